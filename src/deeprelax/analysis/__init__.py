@@ -1,0 +1,1 @@
+"""deeprelax.analysis (being built)."""

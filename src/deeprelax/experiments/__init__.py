@@ -1,0 +1,1 @@
+"""deeprelax.experiments (being built)."""

@@ -1,0 +1,1 @@
+"""deeprelax.optim (being built)."""

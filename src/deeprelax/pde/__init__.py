@@ -1,0 +1,1 @@
+"""deeprelax.pde (being built)."""
