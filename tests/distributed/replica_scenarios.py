@@ -1,0 +1,185 @@
+"""Scenarios run inside the gloo worker processes (imported by the spawned children)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from deeprelax.optim._distributed import COMM_STATS
+from deeprelax.optim.elastic_sgd import ElasticSGD
+
+
+def tiny_model(seed: int = 0) -> torch.nn.Module:
+    """A 2-layer float64 net, identical on every rank for the same seed."""
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)
+    ).double()
+
+
+def batch(rank: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replica ``rank``'s minibatch number ``step``: fresh, deterministic, different per rank."""
+    g = torch.Generator().manual_seed(1000 * rank + step)
+    x = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    y = torch.randn(8, 2, generator=g, dtype=torch.float64)
+    return x, y
+
+
+def make_closure(model: torch.nn.Module, opt: torch.optim.Optimizer, rank: int, counter: list[int],
+                 nan_at: int | None = None):
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        x, y = batch(rank, counter[0])
+        counter[0] += 1
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        if nan_at is not None and counter[0] - 1 == nan_at:
+            return loss * float("nan")
+        return loss
+
+    return closure
+
+
+def flat(model: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+def all_params(model: torch.nn.Module, n: int, group: Any = None) -> torch.Tensor:
+    """``(n, d)`` stack of every replica's flat parameters."""
+    mine = flat(model)
+    out = [torch.empty_like(mine) for _ in range(n)]
+    dist.all_gather(out, mine, group=group)
+    return torch.stack(out)
+
+
+def elastic_rho0_vs_sgd(rank: int, steps: int = 6) -> float:
+    """Max |ElasticSGD(rho=0) - torch.optim.SGD| over the run (same data, same init)."""
+    hyper = dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    m1, m2 = tiny_model(), tiny_model()
+    o1 = ElasticSGD(m1.parameters(), rho=0.0, **hyper)
+    o2 = torch.optim.SGD(m2.parameters(), **hyper)
+    c1, c2 = [0], [0]
+    worst = 0.0
+    for _ in range(steps):
+        o1.step(make_closure(m1, o1, rank, c1))
+        o2.step(make_closure(m2, o2, rank, c2))
+        worst = max(worst, float((flat(m1) - flat(m2)).abs().max()))
+    return worst
+
+
+def elastic_reference_is_mean(rank: int, n: int, steps: int = 5) -> dict[str, Any]:
+    """After every step: max |r - mean_a x_a| and the spread of the replicas."""
+    model = tiny_model()
+    opt = ElasticSGD(model.parameters(), lr=0.05, rho=0.5, scoping=0.1, rho_max=1.0)
+    counter = [0]
+    errors, spreads, refs_agree = [], [], []
+    for _ in range(steps):
+        opt.step(make_closure(model, opt, rank, counter))
+        xs = all_params(model, n)
+        ref = torch.cat([r.reshape(-1) for r in opt.references()])
+        errors.append(float((ref - xs.mean(0)).abs().max()))
+        spreads.append(float((xs - xs.mean(0)).abs().max()))
+        refs = [torch.empty_like(ref) for _ in range(n)]
+        dist.all_gather(refs, ref)
+        refs_agree.append(all(torch.equal(refs[0], r) for r in refs))
+    return dict(errors=errors, spreads=spreads, refs_agree=refs_agree,
+                rho_last=opt.rho_at(opt.param_groups[0]))
+
+
+def elastic_resume(rank: int, steps: int = 6, split: int = 3) -> dict[str, Any]:
+    """Straight run vs run-save-rebuild-load-run; both on rho>0 with scoping and momentum."""
+    hyper = dict(lr=0.05, momentum=0.9, rho=0.3, scoping=0.2, rho_max=0.5)
+    m = tiny_model()
+    o = ElasticSGD(m.parameters(), **hyper)
+    c = [0]
+    for _ in range(steps):
+        o.step(make_closure(m, o, rank, c))
+    straight = flat(m)
+
+    m = tiny_model()
+    o = ElasticSGD(m.parameters(), **hyper)
+    c = [0]
+    for _ in range(split):
+        o.step(make_closure(m, o, rank, c))
+    saved = copy.deepcopy((m.state_dict(), o.state_dict(), c[0]))
+    m2 = tiny_model(seed=123)  # a different init: everything must come from the checkpoint
+    o2 = ElasticSGD(m2.parameters(), **hyper)
+    m2.load_state_dict(saved[0])
+    o2.load_state_dict(saved[1])
+    c2 = [saved[2]]
+    for _ in range(steps - split):
+        o2.step(make_closure(m2, o2, rank, c2))
+    return dict(
+        max_diff=float((flat(m2) - straight).abs().max()),
+        outer_steps=o2.outer_steps,
+        grad_evals=o2.grad_evals,
+    )
+
+
+def elastic_nan(rank: int, bad_rank: int, nan_at: int) -> Any:
+    """The loss of ``bad_rank`` turns NaN at step ``nan_at``; every rank must raise."""
+    model = tiny_model()
+    opt = ElasticSGD(model.parameters(), lr=0.05, rho=0.3)
+    counter = [0]
+    for _ in range(nan_at + 3):
+        opt.step(make_closure(model, opt, rank, counter, nan_at if rank == bad_rank else None))
+    return "no error"
+
+
+def elastic_mismatch(rank: int) -> Any:
+    model = tiny_model()
+    opt = ElasticSGD(model.parameters(), lr=0.05 if rank == 0 else 0.2, rho=0.3)
+    opt.step(make_closure(model, opt, rank, [0]))
+    return "no error"
+
+
+def elastic_subgroup(rank: int) -> dict[str, Any]:
+    """Ranks 0 and 1 form a group; rank 2 trains alone (world of one via its own group)."""
+    g01 = dist.new_group([0, 1])
+    g2 = dist.new_group([2])
+    mine = g01 if rank in (0, 1) else g2
+    model = tiny_model()
+    opt = ElasticSGD(model.parameters(), lr=0.05, rho=0.5, group=mine)
+    counter = [0]
+    for _ in range(3):
+        opt.step(make_closure(model, opt, rank, counter))
+    ref = torch.cat([r.reshape(-1) for r in opt.references()])
+    if rank == 2:
+        return dict(err=float((ref - flat(model)).abs().max()))
+    xs = all_params(model, 2, group=g01)
+    return dict(err=float((ref - xs.mean(0)).abs().max()))
+
+
+def comm_bytes(rank: int, steps: int = 4) -> dict[str, int]:
+    model = tiny_model()
+    opt = ElasticSGD(model.parameters(), lr=0.05, rho=0.5)
+    opt.step(make_closure(model, opt, rank, [0]))
+    COMM_STATS.reset()
+    counter = [1]
+    for _ in range(steps):
+        opt.step(make_closure(model, opt, rank, counter))
+    return dict(calls=COMM_STATS.calls, bytes=COMM_STATS.bytes,
+                numel=sum(p.numel() for p in model.parameters()))
+
+
+def error_record(fn, *args) -> Any:
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - the test inspects the error
+        return (type(exc).__name__, str(exc))
+
+
+def elastic_battery(rank: int, n: int) -> dict[str, Any]:
+    """Every ElasticSGD scenario in one process group (one spawn for the whole file)."""
+    out: dict[str, Any] = {}
+    out["rho0_vs_sgd"] = elastic_rho0_vs_sgd(rank)
+    out["reference"] = elastic_reference_is_mean(rank, n)
+    out["resume"] = elastic_resume(rank)
+    out["nan"] = error_record(elastic_nan, rank, 1, 2)
+    out["mismatch"] = error_record(elastic_mismatch, rank)
+    out["subgroup"] = elastic_subgroup(rank)
+    out["comm"] = comm_bytes(rank)
+    return out

@@ -1,0 +1,127 @@
+"""ElasticSGD: exact reductions, reference = replica mean, resume, faults (3 gloo processes)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from replica_harness import WorkerError, run_workers
+from replica_scenarios import elastic_battery, flat, make_closure, tiny_model
+
+from deeprelax.optim._distributed import ReplicaNonFiniteError
+from deeprelax.optim.elastic_sgd import ElasticSGD
+
+N = 3
+
+
+@pytest.fixture(scope="module")
+def battery() -> list[dict]:
+    results = run_workers(elastic_battery, N, timeout=120)
+    for rank, r in enumerate(results):
+        if isinstance(r, WorkerError):
+            pytest.fail(f"rank {rank} failed: {r.type}: {r.message}\n{r.traceback}")
+    return results
+
+
+def test_rho0_equals_independent_sgd_per_replica(battery):
+    # same ops in the same order as torch.optim.SGD in float64: bit for bit
+    assert [r["rho0_vs_sgd"] for r in battery] == [0.0] * N
+
+
+def test_reference_is_mean_of_replicas_after_every_step(battery):
+    for r in battery:
+        ref = r["reference"]
+        assert all(ref["refs_agree"])
+        # gloo sums 3 float64 values in some order; mean by stack().mean(): a few ulps of O(1)
+        assert max(ref["errors"]) < 1e-14
+        # the replicas really differ (different data), so the check is not vacuous
+        assert min(ref["spreads"][1:]) > 1e-4
+        assert ref["rho_last"] == pytest.approx(min(0.5 * 1.1**5, 1.0))
+
+
+def test_state_dict_resume_is_exact(battery):
+    for r in battery:
+        assert r["resume"]["max_diff"] == 0.0
+        assert r["resume"]["outer_steps"] == 6
+        assert r["resume"]["grad_evals"] == 6
+
+
+def test_nan_on_one_rank_stops_every_rank_naming_it(battery):
+    for r in battery:
+        kind, msg = r["nan"]
+        assert kind == "ReplicaNonFiniteError"
+        assert "rank 1 " in msg and "outer step 2" in msg
+
+
+def test_mismatched_configuration_detected_at_start(battery):
+    for r in battery:
+        kind, msg = r["mismatch"]
+        assert kind == "ValueError"
+        assert "rank 1" in msg and "rank 2" in msg and "'lr': 0.2" in msg
+
+
+def test_process_subgroups(battery):
+    for r in battery:
+        assert r["subgroup"]["err"] < 1e-14
+
+
+def test_one_flat_all_reduce_per_step(battery):
+    for r in battery:
+        c = r["comm"]
+        assert c["calls"] == 4
+        assert c["bytes"] == 4 * (c["numel"] + N) * 8  # float64 params + one flag per rank
+
+
+def test_world_of_one_without_process_group_is_sgd():
+    hyper = dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    m1, m2 = tiny_model(), tiny_model()
+    o1 = ElasticSGD(m1.parameters(), rho=5.0, scoping=0.3, **hyper)
+    o2 = torch.optim.SGD(m2.parameters(), **hyper)
+    c1, c2 = [0], [0]
+    for _ in range(4):
+        o1.step(make_closure(m1, o1, 0, c1))
+        o2.step(make_closure(m2, o2, 0, c2))
+    assert torch.equal(flat(m1), flat(m2))
+    assert o1.grad_evals == 4 and o1.outer_steps == 4
+
+
+def test_nan_single_process_raises_and_keeps_last_finite_params():
+    m = tiny_model()
+    o = ElasticSGD(m.parameters(), rho=0.1)
+    c = [0]
+    o.step(make_closure(m, o, 0, c))
+    before = flat(m).clone()
+    with pytest.raises(ReplicaNonFiniteError, match="rank 0 "):
+        o.step(make_closure(m, o, 0, c, nan_at=1))
+    assert torch.equal(flat(m), before)
+    assert isinstance(ReplicaNonFiniteError([0], 0), FloatingPointError)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        (dict(lr=-1.0), "Invalid lr value: -1.0"),
+        (dict(momentum=1.0), "Invalid momentum value: 1.0"),
+        (dict(momentum=0.0, nesterov=True), "Invalid nesterov value"),
+        (dict(weight_decay=-0.1), "Invalid weight_decay value: -0.1"),
+        (dict(rho=-0.5), "Invalid rho value: -0.5"),
+        (dict(rho=float("nan")), "Invalid rho value: nan"),
+        (dict(scoping=-0.1), "Invalid scoping value: -0.1"),
+        (dict(rho_max=0.0), "Invalid rho_max value: 0.0"),
+    ],
+)
+def test_invalid_arguments(kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        ElasticSGD(tiny_model().parameters(), **kwargs)
+
+
+def test_mixed_dtypes_rejected():
+    a = torch.nn.Parameter(torch.zeros(2))
+    b = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="Invalid params value"):
+        ElasticSGD([a, b])
+
+
+def test_group_without_process_group_rejected():
+    o = ElasticSGD(tiny_model().parameters(), group=object())
+    with pytest.raises(ValueError, match="Invalid group value"):
+        o.step(make_closure(tiny_model(), o, 0, [0]))
