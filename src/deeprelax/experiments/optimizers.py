@@ -7,7 +7,7 @@ sgd            ``torch.optim.SGD``              1
 entropy-sgd    ``deeprelax.optim.EntropySGD``   ``max(L, 1)``
 hj             ``deeprelax.optim.HJ``           ``L + 1``
 prox-sgd       ``deeprelax.optim.ProxSGD``      ``max(L, 1)``
-heat           ``deeprelax.optim.Heat``         ``max(L, 1)``
+heat           ``deeprelax.optim.Heat``         ``L + 1``
 =============  ===============================  ==========================================
 
 Hyper-parameters are passed by keyword (``lr``, ``momentum``, ``nesterov``, ``weight_decay``,
