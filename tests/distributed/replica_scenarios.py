@@ -183,3 +183,122 @@ def elastic_battery(rank: int, n: int) -> dict[str, Any]:
     out["subgroup"] = elastic_subgroup(rank)
     out["comm"] = comm_bytes(rank)
     return out
+
+
+# ---------------------------------------------------------------------------------- Parle
+from deeprelax.optim import EntropySGD  # noqa: E402
+from deeprelax.optim.parle import Parle  # noqa: E402
+
+PARLE_HYPER = dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3, L=3, gamma=0.1,
+                   scoping=0.1, gamma_max=0.15, inner_lr=0.05, inner_momentum=0.5, alpha=0.5)
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def parle_rho0_vs_entropysgd(rank: int, noise: float, steps: int = 4) -> float:
+    """Max |Parle(rho=0) - EntropySGD| with the same keywords, data and noise generator seed."""
+    m1, m2 = tiny_model(), tiny_model()
+    o1 = Parle(m1.parameters(), rho=0.0, noise=noise, generator=gen(7 + rank), **PARLE_HYPER)
+    o2 = EntropySGD(m2.parameters(), noise=noise, generator=gen(7 + rank), **PARLE_HYPER)
+    c1, c2 = [0], [0]
+    worst = 0.0
+    for _ in range(steps):
+        o1.step(make_closure(m1, o1, rank, c1))
+        o2.step(make_closure(m2, o2, rank, c2))
+        worst = max(worst, float((flat(m1) - flat(m2)).abs().max()))
+    return worst
+
+
+def parle_L0_vs_elastic(rank: int, steps: int = 4) -> float:
+    hyper = dict(lr=0.05, momentum=0.9, weight_decay=1e-3, rho=0.4, scoping=0.2, rho_max=0.6)
+    m1, m2 = tiny_model(), tiny_model()
+    o1 = Parle(m1.parameters(), L=0, **hyper)
+    o2 = ElasticSGD(m2.parameters(), **hyper)
+    c1, c2 = [0], [0]
+    worst = 0.0
+    for _ in range(steps):
+        o1.step(make_closure(m1, o1, rank, c1))
+        o2.step(make_closure(m2, o2, rank, c2))
+        worst = max(worst, float((flat(m1) - flat(m2)).abs().max()))
+    return worst
+
+
+def parle_reference_is_mean(rank: int, n: int, steps: int = 5) -> dict[str, Any]:
+    model = tiny_model()
+    opt = Parle(model.parameters(), rho=0.5, noise=1e-3, generator=gen(rank), **PARLE_HYPER)
+    counter = [0]
+    errors, spreads = [], []
+    for i in range(steps):
+        if i == 1:  # count from the second step: the first also sets up r (one more all-reduce)
+            COMM_STATS.reset()
+            evals0 = opt.grad_evals
+        opt.step(make_closure(model, opt, rank, counter))
+        xs = all_params(model, n)
+        ref = torch.cat([r.reshape(-1) for r in opt.references()])
+        errors.append(float((ref - xs.mean(0)).abs().max()))
+        spreads.append(float((xs - xs.mean(0)).abs().max()))
+    return dict(errors=errors, spreads=spreads, calls=COMM_STATS.calls, bytes=COMM_STATS.bytes,
+                grad_evals=opt.grad_evals - evals0, numel=sum(p.numel() for p in model.parameters()),
+                rho_last=opt.rho_at(), gamma_last=opt.coupling())
+
+
+def parle_resume(rank: int, steps: int = 5, split: int = 2) -> dict[str, Any]:
+    hyper = dict(PARLE_HYPER, rho=0.5, rho_max=0.55, noise=1e-2)
+    m = tiny_model()
+    o = Parle(m.parameters(), generator=gen(rank), **hyper)
+    c = [0]
+    for _ in range(steps):
+        o.step(make_closure(m, o, rank, c))
+    straight = flat(m)
+
+    m = tiny_model()
+    o = Parle(m.parameters(), generator=gen(rank), **hyper)
+    c = [0]
+    for _ in range(split):
+        o.step(make_closure(m, o, rank, c))
+    saved = copy.deepcopy((m.state_dict(), o.state_dict(), c[0]))
+    m2 = tiny_model(seed=99)
+    o2 = Parle(m2.parameters(), generator=gen(1234), **hyper)  # state must come from the file
+    m2.load_state_dict(saved[0])
+    o2.load_state_dict(saved[1])
+    c2 = [saved[2]]
+    for _ in range(steps - split):
+        o2.step(make_closure(m2, o2, rank, c2))
+    return dict(max_diff=float((flat(m2) - straight).abs().max()), outer_steps=o2.outer_steps,
+                grad_evals=o2.grad_evals)
+
+
+def parle_nan(rank: int, bad_rank: int, nan_at: int) -> Any:
+    model = tiny_model()
+    opt = Parle(model.parameters(), rho=0.5, **PARLE_HYPER)
+    counter = [0]
+    for _ in range(nan_at + 3):
+        opt.step(make_closure(model, opt, rank, counter, nan_at if rank == bad_rank else None))
+    return "no error"
+
+
+def parle_mismatch(rank: int) -> Any:
+    model = tiny_model()
+    hyper = dict(PARLE_HYPER, L=3 if rank != 2 else 4)
+    opt = Parle(model.parameters(), rho=0.5, **hyper)
+    opt.step(make_closure(model, opt, rank, [0]))
+    return "no error"
+
+
+def parle_battery(rank: int, n: int) -> dict[str, Any]:
+    """Every Parle scenario in one process group."""
+    out: dict[str, Any] = {}
+    out["rho0_noise_free"] = parle_rho0_vs_entropysgd(rank, 0.0)
+    out["rho0_noise"] = parle_rho0_vs_entropysgd(rank, 1e-2)
+    out["L0_vs_elastic"] = parle_L0_vs_elastic(rank)
+    out["reference"] = parle_reference_is_mean(rank, n)
+    out["resume"] = parle_resume(rank)
+    out["nan"] = error_record(parle_nan, rank, 2, 4)  # evaluation 4 = inner step 1 of outer step 1
+    out["mismatch"] = error_record(parle_mismatch, rank)
+    return out
+
+
+def battery(rank: int, n: int) -> dict[str, Any]:
+    return {"elastic": elastic_battery(rank, n), "parle": parle_battery(rank, n)}

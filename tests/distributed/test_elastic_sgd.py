@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from replica_harness import WorkerError, run_workers
-from replica_scenarios import elastic_battery, flat, make_closure, tiny_model
+from replica_scenarios import flat, make_closure, tiny_model
 
 from deeprelax.optim._distributed import ReplicaNonFiniteError
 from deeprelax.optim.elastic_sgd import ElasticSGD
@@ -14,12 +13,8 @@ N = 3
 
 
 @pytest.fixture(scope="module")
-def battery() -> list[dict]:
-    results = run_workers(elastic_battery, N, timeout=120)
-    for rank, r in enumerate(results):
-        if isinstance(r, WorkerError):
-            pytest.fail(f"rank {rank} failed: {r.type}: {r.message}\n{r.traceback}")
-    return results
+def battery(replica_results) -> list[dict]:
+    return [r["elastic"] for r in replica_results]
 
 
 def test_rho0_equals_independent_sgd_per_replica(battery):
@@ -56,7 +51,8 @@ def test_mismatched_configuration_detected_at_start(battery):
     for r in battery:
         kind, msg = r["mismatch"]
         assert kind == "ValueError"
-        assert "rank 1" in msg and "rank 2" in msg and "'lr': 0.2" in msg
+        assert "rank 1 has param_groups[0].lr=0.2 where rank 0 has 0.05" in msg
+        assert "rank 2 has param_groups[0].lr=0.2" in msg
 
 
 def test_process_subgroups(battery):

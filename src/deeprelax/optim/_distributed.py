@@ -25,7 +25,6 @@ link, the same factor for every method.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -35,11 +34,11 @@ import torch.distributed as dist
 __all__ = [
     "COMM_STATS",
     "CommStats",
+    "ReplicaMixin",
     "ReplicaNonFiniteError",
     "all_reduce_reference",
     "check_agreement",
     "flatten",
-    "scoped",
     "unflatten_into",
     "world",
 ]
@@ -161,22 +160,24 @@ def all_reduce_reference(
     unflatten_into(flat, references, divisor=n)
 
 
-def scoped(value: float, growth: float, step: int, cap: float | None) -> float:
-    """Scoping schedule with a cap: :math:`\\min(v_0(1+\\dot g)^k,\\ v_{\\max})`.
-
-    Args:
-        value: :math:`v_0`; growth: :math:`\\dot g`; step: outer step :math:`k`;
-        cap: :math:`v_{\\max}` or ``None`` for no cap.
-    """
-    if value == 0.0:
-        return 0.0
-    v = value * math.exp(step * math.log1p(growth)) if growth else value
-    return v if cap is None else min(v, cap)
-
-
 def _describe(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _flat_config(config: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts (and lists of dicts) as one dict with keys like ``param_groups[0].lr``."""
+    if isinstance(config, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in config.items():
+            out.update(_flat_config(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(config, (list, tuple)) and config and all(isinstance(v, Mapping) for v in config):
+        out = {}
+        for i, value in enumerate(config):
+            out.update(_flat_config(value, f"{prefix}[{i}]"))
+        return out
+    return {prefix: config}
 
 
 def check_agreement(config: Mapping[str, Any], group: Any = None, what: str = "configuration") -> None:
@@ -192,7 +193,7 @@ def check_agreement(config: Mapping[str, Any], group: Any = None, what: str = "c
     if n == 1:
         return
     gathered: list[Any] = [None] * n
-    dist.all_gather_object(gathered, dict(config), group=group)
+    dist.all_gather_object(gathered, _flat_config(config), group=group)
     base = gathered[0]
     problems = []
     missing = object()
@@ -207,3 +208,47 @@ def check_agreement(config: Mapping[str, Any], group: Any = None, what: str = "c
     if problems:
         shown = "; ".join(problems[:6]) + (f"; and {len(problems) - 6} more" if len(problems) > 6 else "")
         raise ValueError(f"mismatched {what} between ranks: {shown}")
+
+
+class ReplicaMixin:
+    """What Elastic-SGD and Parle share: the reference :math:`r` and the replicas' agreement.
+
+    The reference lives in ``self.state[p]["reference"]`` (saved by ``state_dict``), the process
+    group in ``self._group`` (not saved: a process group is not state, it is re-passed on resume).
+    The host class provides ``param_groups``, ``state`` and ``outer_steps``.
+    """
+
+    param_groups: list[dict[str, Any]]
+    state: Any
+    _group: Any = None
+
+    def _replica_params(self) -> list[torch.Tensor]:
+        return [p for g in self.param_groups for p in g["params"]]
+
+    def references(self) -> list[torch.Tensor]:
+        """The reference :math:`r=\\frac1n\\sum_a x_a`, one tensor per parameter."""
+        return [self.state[p]["reference"] for p in self._replica_params()]
+
+    def replica_config(self) -> dict[str, Any]:
+        """What every rank must agree on: optimizer class, hyper-parameters, parameter shapes."""
+        hyper = [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups]
+        shapes = [tuple(p.shape) for p in self._replica_params()]
+        return {"optimizer": type(self).__name__, "param_groups": hyper, "param_shapes": shapes}
+
+    def _replica_start(self) -> None:
+        """First step of this process: agree on the configuration; set up :math:`r` if new."""
+        group = getattr(self, "_group", None)
+        if not getattr(self, "_agreed", False):
+            check_agreement(self.replica_config(), group, what="optimizer configuration")
+            self._agreed = True
+        params = self._replica_params()
+        if "reference" not in self.state[params[0]]:
+            for p in params:
+                self.state[p]["reference"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            all_reduce_reference(params, self.references(), True, group, self.outer_steps)  # type: ignore[attr-defined]
+
+    def _replica_sync(self, ok: bool, step: int) -> None:
+        """End of an outer step: :math:`r\\leftarrow` mean of the replicas, finiteness agreed."""
+        all_reduce_reference(
+            self._replica_params(), self.references(), ok, getattr(self, "_group", None), step
+        )

@@ -9,6 +9,7 @@ import torch
 from torch.optim import Optimizer
 
 from deeprelax.optim import _distributed as _dist
+from deeprelax.optim.scoping import scoped_coupling
 
 __all__ = ["ElasticSGD"]
 
@@ -43,7 +44,7 @@ def _check_layout(param_groups: list[dict[str, Any]]) -> None:
         )
 
 
-class ElasticSGD(Optimizer):
+class ElasticSGD(_dist.ReplicaMixin, Optimizer):
     r"""Elastic-SGD: :math:`n` replicas, one per process, pulled towards their mean.
 
     Replica :math:`a` (this process) holds :math:`x_a`; the reference is the replica mean
@@ -141,40 +142,10 @@ class ElasticSGD(Optimizer):
         """Outer steps so far: the scoping counter :math:`k`."""
         return int(self._global()["outer_step"])
 
-    def _params(self) -> list[torch.Tensor]:
-        return [p for g in self.param_groups for p in g["params"]]
-
-    def references(self) -> list[torch.Tensor]:
-        """The reference :math:`r`, one tensor per parameter (after the first step)."""
-        return [self.state[p]["reference"] for p in self._params()]
-
     def rho_at(self, group: dict[str, Any], step: int | None = None) -> float:
         """:math:`\\rho_k` of a param group at outer step ``step`` (default: the current one)."""
         k = self.outer_steps if step is None else step
-        return _dist.scoped(group["rho"], group["scoping"], k, group["rho_max"])
-
-    def _config(self) -> dict[str, Any]:
-        hyper = [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups]
-        shapes = [tuple(p.shape) for p in self._params()]
-        return {"optimizer": type(self).__name__, "param_groups": hyper, "param_shapes": shapes}
-
-    def _start(self) -> None:
-        """At the first step of this process: agree on the configuration, set up :math:`r`."""
-        group = getattr(self, "_group", None)
-        if not getattr(self, "_agreed", False):
-            _dist.check_agreement(self._config(), group, what="optimizer configuration")
-            self._agreed = True
-        params = self._params()
-        if "reference" not in self.state[params[0]]:
-            for p in params:
-                self.state[p]["reference"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            _dist.all_reduce_reference(params, self.references(), True, group, self.outer_steps)
-
-    def _sync(self, ok: bool) -> None:
-        """End of an outer step: :math:`r\\leftarrow` mean of the replicas, finiteness agreed."""
-        _dist.all_reduce_reference(
-            self._params(), self.references(), ok, getattr(self, "_group", None), self.outer_steps
-        )
+        return scoped_coupling(group["rho"], group["scoping"], k, group["rho_max"])
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:  # type: ignore[override]
@@ -188,12 +159,12 @@ class ElasticSGD(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        self._start()
+        self._replica_start()
         ok = loss is None or bool(torch.isfinite(torch.as_tensor(loss)).all())
         if ok:
             for group in self.param_groups:
                 self._update_group(group)
-        self._sync(ok)
+        self._replica_sync(ok, self.outer_steps)
         state = self._global()
         state["outer_step"] += 1
         state["grad_evals"] += 1
