@@ -232,7 +232,19 @@ class RelaxedOptimizer(Optimizer):
         if len(Ls) > 1:
             raise ValueError(f"Invalid L value: every param group must use the same L, got {sorted(Ls)}")
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.update(generator=self.generator, closure_free=self.closure_free, telemetry=self.telemetry)
+        return state
+
     def __setstate__(self, state: dict) -> None:
+        # Called by pickling (all keys) and by load_state_dict (only state and param_groups):
+        # keep the construction-time settings that the latter does not carry.
+        state = dict(state)
+        self.generator = state.pop("generator", None) or getattr(self, "generator", torch.Generator())
+        self.closure_free = state.pop("closure_free", getattr(self, "closure_free", False))
+        self.telemetry = state.pop("telemetry", getattr(self, "telemetry", False))
+        self.last_telemetry, self._tele = None, {}
         super().__setstate__(state)
         for group in self.param_groups:
             group.setdefault("foreach", None)
@@ -308,7 +320,9 @@ class RelaxedOptimizer(Optimizer):
         super().load_state_dict(state_dict)
         rng = self._global.get("rng_state")
         if rng is not None:
-            self.generator.set_state(rng.cpu())
+            # torch casts state tensors to the parameter's dtype on load; the bytes 0..255 survive
+            # any float dtype exactly, so cast them back.
+            self.generator.set_state(rng.to(device="cpu", dtype=torch.uint8))
 
     # -- the step --------------------------------------------------------------------------------
     @torch.no_grad()
@@ -357,7 +371,7 @@ class RelaxedOptimizer(Optimizer):
             params, grads = self._params_and_grads(group)
             ops = self._ops(group, params)
             coupling = scoped_coupling(group["gamma"], group["scoping"], g["step"], group["gamma_max"])
-            if index == 0 and n > 1 and (group["rho"] > 0 or self.telemetry):
+            if index == 0 and group["L"] > 0 and (group["rho"] > 0 or self.telemetry):
                 ops.copy_(self.buffers(params, "anchor_grad"), grads)
             if index == 0 and self.telemetry:
                 self._tele["grad_norm_sq"] += ops.sum_of_squares(grads)
@@ -378,9 +392,9 @@ class RelaxedOptimizer(Optimizer):
             anchors, direction = self._direction(group, params, coupling)
             relaxed_sq = ops.sum_of_squares(direction) if self.telemetry else 0.0
             cos_dot = 0.0
-            if n > 1 and self.telemetry:
+            if group["L"] > 0 and self.telemetry:
                 cos_dot = ops.dot(direction, self.buffers(params, "anchor_grad"))
-            if n > 1 and group["rho"] > 0:
+            if group["L"] > 0 and group["rho"] > 0:
                 ops.add_(direction, self.buffers(params, "anchor_grad"), alpha=group["rho"])
             if not ops.all_finite(direction):
                 self._abort(n - 1, "non-finite update direction (a NaN/inf gradient in the inner loop)")
