@@ -1,0 +1,50 @@
+"""Small networks whose exact Hessian is affordable (torch.autograd.functional.hessian)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deeprelax.analysis._functional import FlatLoss
+
+# Tiny problems: one thread avoids oversubscription on a shared machine (much faster here).
+torch.set_num_threads(1)
+
+
+def small_net(
+    seed: int = 0, width: int = 32
+) -> tuple[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """A 12-w-w-4 tanh MLP with one batch-norm layer (w = 32: 1,668 parameters), running
+    statistics set by one pass in train mode, and 96 samples in two batches of 64 and 32."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Linear(12, width), nn.Tanh(), nn.BatchNorm1d(width), nn.Dropout(0.3),
+        nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 4),
+    )
+    x = torch.randn(96, 12, generator=g)
+    y = torch.randint(0, 4, (96,), generator=g)
+    model.train()
+    with torch.no_grad():
+        model(x)
+    model.eval()
+    return model, [(x[:64], y[:64]), (x[64:], y[64:])]
+
+
+def exact_hessian(model, batches, bn_mode: str = "eval") -> torch.Tensor:
+    fl = FlatLoss(model, F.cross_entropy, batches, dtype=torch.float64, bn_mode=bn_mode)
+
+    def f(z):
+        return sum(fl.batch_loss(z, i) for i in range(len(fl.batches)))
+
+    return torch.autograd.functional.hessian(f, fl.x0, vectorize=True)
+
+
+@pytest.fixture(scope="module")
+def net():
+    model, batches = small_net()
+    H = exact_hessian(model, batches)
+    evals, evecs = torch.linalg.eigh(H)
+    return model, batches, H, evals.numpy(), evecs.numpy()
