@@ -21,8 +21,13 @@ def small_net(
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = nn.Sequential(
-        nn.Linear(12, width), nn.Tanh(), nn.BatchNorm1d(width), nn.Dropout(0.3),
-        nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 4),
+        nn.Linear(12, width),
+        nn.Tanh(),
+        nn.BatchNorm1d(width),
+        nn.Dropout(0.3),
+        nn.Linear(width, width),
+        nn.Tanh(),
+        nn.Linear(width, 4),
     )
     x = torch.randn(96, 12, generator=g)
     y = torch.randint(0, 4, (96,), generator=g)

@@ -50,7 +50,9 @@ def test_bn_train_mode_differs_and_leaves_buffers():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     H_eval = exact_hessian(model, batches, "eval")
     H_train = exact_hessian(model, batches, "train")
-    v = torch.randn(H_eval.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    v = torch.randn(
+        H_eval.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
     op = HessianOperator(model, CE, batches, dtype=torch.float64, bn_mode="train")
     assert torch.allclose(op(v), H_train @ v, atol=1e-10)
     assert float((H_train - H_eval).abs().max()) > 1e-3  # batch statistics do change the Hessian
@@ -62,7 +64,9 @@ def test_bn_train_mode_differs_and_leaves_buffers():
 def test_extreme_eigenvalues_float64(net, which):
     model, batches, _, evals, evecs = net
     k = 4
-    res = top_hessian_eigenvalues(model, CE, batches, k=k, which=which, tol=1e-10, dtype=torch.float64)
+    res = top_hessian_eigenvalues(
+        model, CE, batches, k=k, which=which, tol=1e-10, dtype=torch.float64
+    )
     exact = evals[::-1][:k] if which == "LA" else evals[:k]
     exact_vecs = evecs[:, ::-1][:, :k] if which == "LA" else evecs[:, :k]
     np.testing.assert_allclose(res.eigenvalues, exact, rtol=1e-7)

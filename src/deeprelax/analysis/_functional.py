@@ -77,7 +77,9 @@ def materialize_batches(batches: Iterable[Batch]) -> list[Batch]:
     return out
 
 
-def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source: str = "state_dict") -> None:
+def check_state_dict(
+    model: nn.Module, state_dict: Mapping[str, Tensor], source: str = "state_dict"
+) -> None:
     """Raise a ValueError naming ``source`` if ``state_dict`` does not fit ``model`` exactly."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state_dict))
@@ -134,9 +136,7 @@ class FlatLoss:
             n: (b.detach().to(self.dtype) if b.is_floating_point() else b.detach()).clone()
             for n, b in model.named_buffers()
         }
-        self.batches = [
-            (self._cast(x), y.to(self.device)) for x, y in materialize_batches(batches)
-        ]
+        self.batches = [(self._cast(x), y.to(self.device)) for x, y in materialize_batches(batches)]
         total = sum(x.shape[0] for x, _ in self.batches)
         self.weights = [x.shape[0] / total for x, _ in self.batches]
         self.num_samples = total
@@ -149,7 +149,9 @@ class FlatLoss:
         parts = torch.split(flat, self.numels)
         return {n: t.view(s) for n, t, s in zip(self.names, parts, self.shapes)}
 
-    def outputs(self, flat: Tensor, inputs: Tensor, buffers: Mapping[str, Tensor] | None = None) -> Tensor:
+    def outputs(
+        self, flat: Tensor, inputs: Tensor, buffers: Mapping[str, Tensor] | None = None
+    ) -> Tensor:
         bufs = self.buffers if buffers is None else buffers
         if self.bn_mode == "train":  # batch statistics update the running buffers: use copies
             bufs = {k: v.clone() for k, v in bufs.items()}

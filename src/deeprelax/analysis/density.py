@@ -31,7 +31,9 @@ from .hessian import HessianOperator
 __all__ = ["SpectralDensity", "hessian_spectral_density", "lanczos", "gaussian_density"]
 
 
-def lanczos(matvec: Callable[[Tensor], Tensor], v0: Tensor, steps: int) -> tuple[np.ndarray, np.ndarray]:
+def lanczos(
+    matvec: Callable[[Tensor], Tensor], v0: Tensor, steps: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``steps`` Lanczos iterations from ``v0`` with full re-orthogonalization.
 
     Returns ``(alpha, beta)``: the diagonal (m,) and off-diagonal (m-1,) of :math:`T_m`; ``m`` is
@@ -56,7 +58,9 @@ def lanczos(matvec: Callable[[Tensor], Tensor], v0: Tensor, steps: int) -> tuple
     return np.asarray(alphas), np.asarray(betas)
 
 
-def gaussian_density(grid: np.ndarray, nodes: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
+def gaussian_density(
+    grid: np.ndarray, nodes: np.ndarray, weights: np.ndarray, sigma: float
+) -> np.ndarray:
     """:math:`\\sum_j w_j\\,\\mathcal N(t;\\theta_j,\\sigma^2)` on ``grid``."""
     z = (np.asarray(grid)[:, None] - np.asarray(nodes)[None, :]) / sigma
     return (np.exp(-0.5 * z**2) @ np.asarray(weights)) / (sigma * np.sqrt(2 * np.pi))
@@ -142,4 +146,6 @@ def hessian_spectral_density(
         grid = np.linspace(lo - 5 * sigma, hi + 5 * sigma, num_grid)
     grid = np.asarray(grid, dtype=np.float64)
     density = np.mean([gaussian_density(grid, n, w, sigma) for n, w in zip(nodes, weights)], axis=0)
-    return SpectralDensity(grid, density, nodes, weights, float(sigma), op.num_params, op.num_hvps - start)
+    return SpectralDensity(
+        grid, density, nodes, weights, float(sigma), op.num_params, op.num_hvps - start
+    )

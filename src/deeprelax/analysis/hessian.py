@@ -129,7 +129,9 @@ def hessian_vector_product(
     method: str = "rev_rev",
 ) -> Tensor:
     """One product :math:`\\nabla^2 f(x)\\,v`; for many, build a :class:`HessianOperator` once."""
-    return HessianOperator(model, loss_fn, batches, dtype=dtype, bn_mode=bn_mode, method=method)(vector)
+    return HessianOperator(model, loss_fn, batches, dtype=dtype, bn_mode=bn_mode, method=method)(
+        vector
+    )
 
 
 @dataclass
@@ -146,9 +148,7 @@ class EigenResult:
 
 def _check_k(k: int, d: int) -> None:
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1 or k >= d:
-        raise ValueError(
-            f"Invalid k value: {k} (need 1 <= k < number of parameters = {d})"
-        )
+        raise ValueError(f"Invalid k value: {k} (need 1 <= k < number of parameters = {d})")
 
 
 def top_hessian_eigenvalues(
@@ -192,7 +192,9 @@ def top_hessian_eigenvalues(
         raise ValueError(f"Invalid ncv value: {ncv} (need k < ncv <= {d})")
     v0 = np.random.default_rng(seed).standard_normal(d)
     start = op.num_hvps
-    vals, vecs = eigsh(op.as_linear_operator(), k=k, which=which, tol=tol, ncv=ncv, maxiter=maxiter, v0=v0)
+    vals, vecs = eigsh(
+        op.as_linear_operator(), k=k, which=which, tol=tol, ncv=ncv, maxiter=maxiter, v0=v0
+    )
     order = np.argsort(-vals if which == "LA" else vals)
     return EigenResult(vals[order], vecs[:, order], op.num_hvps - start, which)
 
@@ -234,4 +236,6 @@ def hutchinson_trace(
         v = torch.randint(0, 2, (op.num_params,), generator=gen).to(op.flat.dtype) * 2 - 1
         samples.append(float(torch.dot(v, op(v).to(v.device))))
     s = np.asarray(samples)
-    return TraceEstimate(float(s.mean()), float(s.std(ddof=1) / np.sqrt(len(s))), s, op.num_hvps - start)
+    return TraceEstimate(
+        float(s.mean()), float(s.std(ddof=1) / np.sqrt(len(s))), s, op.num_hvps - start
+    )
