@@ -88,15 +88,16 @@ def run_experiment(
         )
     dev = resolve_device(device)
     schedule = LRSchedule.parse(spec.lr_schedule)
-    train, test = data if data is not None else load_dataset(spec.dataset, data_dir, cache_dir)
-    train = (train[0].to(dev), train[1].to(dev))
-    test = (test[0].to(dev), test[1].to(dev))
     torch.manual_seed(spec.seed)
     model = build_model(spec.model).to(dev)
     hyper = dict(spec.hyper)
     hyper["lr"] = schedule(0.0)
     noise = torch.Generator(device=dev).manual_seed(spec.seed + NOISE_SEED_OFFSET)
     optimizer = build_optimizer(spec.optim, model.parameters(), hyper, noise, spec.telemetry)
+    # data after the optimizer, so that bad hyper-parameters fail before a slow load
+    train, test = data if data is not None else load_dataset(spec.dataset, data_dir, cache_dir)
+    train = (train[0].to(dev), train[1].to(dev))
+    test = (test[0].to(dev), test[1].to(dev))
     config = TrainConfig(
         budget=spec.budget,
         lr_schedule=schedule,

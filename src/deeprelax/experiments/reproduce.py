@@ -1,0 +1,219 @@
+"""``deeprelax reproduce``: run the grid (models x methods x seeds), resumably, then write the
+table beside the paper's cells and the validation-error figures.
+
+Layout: ``OUT/<model>/<method>/seed<k>/{metrics.jsonl,summary.json,checkpoint.pt}``,
+``OUT/table.md``, ``OUT/<model>_valid.png``. A run whose summary says ``finished`` is skipped; an
+interrupted one resumes from its checkpoint on the identical trajectory. ``stages`` (effective
+epochs) runs every cell to the first stage before any cell goes further, so an interrupted sweep
+has compared all methods early rather than one method fully.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .figures import plot_validation
+from .grid import PAPER_CELLS, grid_spec
+from .run import is_finished, run_experiment
+from .trainer import TrainingStopped
+
+__all__ = ["collect", "reproduce", "write_table"]
+
+PAPER_REFERENCE = {"mnistfc": 1.08, "lenet": 0.50, "allcnn": 7.89}
+
+
+def run_dir(out: Path, model: str, method: str, seed_index: int) -> Path:
+    return out / model / method / f"seed{seed_index}"
+
+
+def _read_metrics(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            break  # a half-written last line
+    return rows
+
+
+def collect(out: Path, model: str, method: str, seeds: int) -> dict[str, Any]:
+    """Seed-aligned curves of one cell (evaluations happen at the same gradient counts for every
+    seed, so curves align by index; partial runs are cut to the shortest)."""
+    runs = [run_dir(out, model, method, s) for s in range(seeds)]
+    curves = [_read_metrics(r / "metrics.jsonl") for r in runs]
+    curves = [c for c in curves if c]
+    finished = sum(is_finished(r) for r in runs)
+    diverged = sum(_status(r) == "diverged" for r in runs)
+    if not curves:
+        return {"n": 0, "finished": finished, "diverged": diverged}
+    length = min(len(c) for c in curves)
+    ee = np.array([row["effective_epochs"] for row in curves[0][:length]])
+    err = np.array([[row["test_error"] for row in c[:length]] for c in curves], dtype=float)
+    return {"n": len(curves), "finished": finished, "diverged": diverged, "ee": ee, "err": err}
+
+
+def _status(path: Path) -> str | None:
+    try:
+        return json.loads((path / "summary.json").read_text()).get("status")
+    except (OSError, ValueError):
+        return None
+
+
+def _fmt(values: np.ndarray) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
+
+
+def write_table(out: Path, models: list[str], methods: list[str], seeds: int, header: str) -> str:
+    """Markdown table: final and best error (mean ± sample std over seeds) @ effective epochs,
+    the effective epochs at which the seed-mean curve first reaches SGD's final mean error, and
+    the paper's cell."""
+    lines = [header, ""]
+    for model in models:
+        cells = {m: collect(out, model, m, seeds) for m in methods}
+        sgd = cells.get("sgd")
+        target = float(sgd["err"][:, -1].mean()) if sgd and sgd["n"] else None
+        lines += [
+            f"### {model}",
+            "",
+            "| method | seeds done | final error % @ EE | best error % @ EE | EE to reach SGD's final "
+            + (f"({target:.2f} %)" if target is not None else "")
+            + " | paper |",
+            "|---|---|---|---|---|---|",
+        ]
+        for method, c in cells.items():
+            paper = PAPER_CELLS.get((model, method), "-")
+            if not c["n"]:
+                lines.append(f"| {method} | 0/{seeds} | not run | | | {paper} |")
+                continue
+            ee, err = c["ee"], c["err"]
+            best_idx = err.argmin(axis=1)
+            done = f"{c['finished']}/{seeds}" + (
+                f" ({c['diverged']} diverged)" if c["diverged"] else ""
+            )
+            if c["finished"] < c["n"] or c["n"] < seeds:
+                done += f", partial: {c['n']} run(s) at {ee[-1]:.1f} EE"
+            reach = "-"
+            if target is not None:
+                hit = np.nonzero(err.mean(axis=0) <= target + 1e-12)[0]
+                reach = f"{ee[hit[0]]:.1f}" if len(hit) else "not reached"
+            lines.append(
+                f"| {method} | {done} | {_fmt(err[:, -1])} @ {ee[-1]:.1f} | "
+                f"{_fmt(err.min(axis=1))} @ {ee[best_idx].mean():.1f} | {reach} | {paper} |"
+            )
+        lines.append("")
+    text = "\n".join(lines)
+    (out / "table.md").write_text(text)
+    return text
+
+
+def write_figures(
+    out: Path, models: list[str], methods: list[str], seeds: int, suffix: str = ""
+) -> list[Path]:
+    paths = []
+    for model in models:
+        curves = {}
+        for method in methods:
+            c = collect(out, model, method, seeds)
+            if c["n"]:
+                std = c["err"].std(axis=0, ddof=1) if c["n"] > 1 else np.zeros(len(c["ee"]))
+                curves[method] = (c["ee"], c["err"].mean(axis=0), std, c["n"])
+        if curves:
+            paths.append(
+                plot_validation(
+                    curves,
+                    out / f"{model}_valid.png",
+                    f"{model}: validation error{suffix}",
+                    PAPER_REFERENCE.get(model),
+                )
+            )
+    return paths
+
+
+def reproduce(
+    models: list[str],
+    methods: list[str],
+    seeds: int,
+    out: str | Path,
+    *,
+    quick: bool = False,
+    stages: list[float] | None = None,
+    data_dir: str | None = None,
+    cache_dir: str | None = None,
+    device: str = "auto",
+    quiet: bool = False,
+    log=print,
+) -> tuple[str, list[Path]]:
+    """Run (or resume) the grid and write ``table.md`` and figures; returns (table, figure paths)."""
+    if seeds < 1:
+        raise ValueError(f"Invalid seeds value: {seeds}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    specs = {
+        (m, meth, s): grid_spec(m, meth, s, quick)
+        for m in models
+        for meth in methods
+        for s in range(seeds)
+    }
+    header = _header(quick, models, methods, seeds)
+    data_cache: dict[str, Any] = {}
+    for stage in sorted(set(stages or [])) + [None]:
+        for (model, method, s), spec in specs.items():
+            path = run_dir(out, model, method, s)
+            if is_finished(path) or _status(path) == "diverged":
+                continue
+            until = stage if stage is not None and stage < spec.budget else None
+            if until is not None and _reached(path) >= until - 1e-9:
+                continue
+            if spec.dataset not in data_cache:
+                from .data import load_dataset
+
+                data_cache = {spec.dataset: load_dataset(spec.dataset, data_dir, cache_dir)}
+            log(
+                f"[reproduce] {model} / {method} / seed {spec.seed} -> "
+                f"{until if until is not None else spec.budget:g} EE ({path})"
+            )
+            try:
+                run_experiment(
+                    spec,
+                    path,
+                    resume=True,
+                    until=until,
+                    quiet=quiet,
+                    device=device,
+                    data=data_cache[spec.dataset],
+                )
+            except TrainingStopped as exc:
+                log(f"[reproduce] {model} / {method} / seed {spec.seed}: {exc}", file=sys.stderr)
+            write_table(out, models, methods, seeds, header)
+            write_figures(out, models, methods, seeds, " (quick preset)" if quick else "")
+    table = write_table(out, models, methods, seeds, header)
+    figures = write_figures(out, models, methods, seeds, " (quick preset)" if quick else "")
+    return table, figures
+
+
+def _reached(path: Path) -> float:
+    rows = _read_metrics(path / "metrics.jsonl")
+    return rows[-1]["effective_epochs"] if rows else 0.0
+
+
+def _header(quick: bool, models: list[str], methods: list[str], seeds: int) -> str:
+    head = (
+        f"## Validation error (%) @ effective epochs — models {', '.join(models)}; methods "
+        f"{', '.join(methods)}; {seeds} seed(s); mean ± sample std over seeds"
+    )
+    if quick:
+        head += (
+            "\n\n**Quick preset** (`--quick`): 1 effective epoch, evaluations every 0.25 EE on the "
+            "first 2,000 test images, BN refreshed on 20 batches, inner loops L = 4, constant "
+            "lr 0.1. A pipeline demonstration, not comparable to the paper's cells."
+        )
+    return head

@@ -1,0 +1,87 @@
+import json
+
+import pytest
+
+from deeprelax.cli import main
+
+
+def test_models_lists_names_and_counts(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "mnistfc" in out and "1,867,786" in out and "131,220" in out and "1,667,166" in out
+
+
+@pytest.mark.parametrize("cmd", ["train", "reproduce", "demo", "models"])
+def test_help(cmd, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([cmd, "--help"])
+    assert exc.value.code == 0
+    assert "usage: deeprelax " + cmd in capsys.readouterr().out
+
+
+def test_train_writes_metrics_and_refuses_to_clobber(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = [
+        "train",
+        "--model",
+        "mnistfc",
+        "--optim",
+        "entropy-sgd",
+        "--L",
+        "2",
+        "--budget",
+        "0.01",
+        "--eval-every",
+        "0.005",
+        "--test-subset",
+        "200",
+        "--bn-refresh-batches",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+        "--telemetry",
+        "--threads",
+        "1",
+        "--lr-schedule",
+        "0:0.05",
+    ]
+    assert main(argv) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2
+    for key in (
+        "effective_epochs",
+        "grad_evals",
+        "train_loss",
+        "test_error",
+        "lr",
+        "wall_s",
+        "telemetry",
+    ):
+        assert key in rows[0]
+    assert (
+        rows[-1]["lr"] == 0.05 and rows[-1]["grad_evals"] == 6
+    )  # ceil(0.01 * 469) = 5 -> 3 steps of 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["hyper"]["L"] == 2 and summary["status"] == "finished"
+    assert main(argv) == 1
+    assert "checkpoint.pt exists; pass --resume" in capsys.readouterr().err
+
+
+def test_train_rejects_hyper_parameter_the_optimizer_lacks(tmp_path, capsys):
+    argv = [
+        "train",
+        "--model",
+        "mnistfc",
+        "--optim",
+        "sgd",
+        "--L",
+        "3",
+        "--budget",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    ]
+    assert main(argv) == 1
+    assert "Invalid hyper-parameter for sgd: L" in capsys.readouterr().err
