@@ -177,6 +177,9 @@ def _register_reproduce(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated effective epochs: bring every run to each stage in turn "
         "(e.g. '10,50' runs all cells to 10 EE first)",
     )
+    p.add_argument(
+        "--until", type=float, help="stop every run at this many effective epochs (resumable)"
+    )
     _common_data(p)
     p.set_defaults(func=cmd_reproduce)
 
@@ -263,6 +266,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         device=args.device,
         quiet=args.quiet,
+        until=args.until,
     )
     print(table)
     for f in figures:

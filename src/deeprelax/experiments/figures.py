@@ -52,6 +52,12 @@ def plot_validation(
     if reference is not None:
         ax.axhline(reference, color="gray", ls="--", lw=1, label=f"paper {reference:g} %")
     ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="y", which="minor", labelsize=7)
     ax.set_xlabel("effective epochs (gradient evaluations / batches per epoch)")
     ax.set_ylabel("validation error (%)")
     ax.set_title(title, fontsize=10)

@@ -81,18 +81,26 @@ def write_table(out: Path, models: list[str], methods: list[str], seeds: int, he
         cells = {m: collect(out, model, m, seeds) for m in methods}
         sgd = cells.get("sgd")
         target = float(sgd["err"][:, -1].mean()) if sgd and sgd["n"] else None
+        ran = [c for c in cells.values() if c["n"]]
+        common = min(float(c["ee"][-1]) for c in ran) if ran else None
         lines += [
             f"### {model}",
             "",
-            "| method | seeds done | final error % @ EE | best error % @ EE | EE to reach SGD's final "
+            "| method | seeds done | final error % @ EE | best error % @ EE | "
+            + (
+                f"error % @ {common:.1f} EE (all methods)"
+                if common is not None
+                else "error % @ common EE"
+            )
+            + " | EE to reach SGD's final "
             + (f"({target:.2f} %)" if target is not None else "")
             + " | paper |",
-            "|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|",
         ]
         for method, c in cells.items():
             paper = PAPER_CELLS.get((model, method), "-")
             if not c["n"]:
-                lines.append(f"| {method} | 0/{seeds} | not run | | | {paper} |")
+                lines.append(f"| {method} | 0/{seeds} | not run | | | | {paper} |")
                 continue
             ee, err = c["ee"], c["err"]
             best_idx = err.argmin(axis=1)
@@ -105,9 +113,10 @@ def write_table(out: Path, models: list[str], methods: list[str], seeds: int, he
             if target is not None:
                 hit = np.nonzero(err.mean(axis=0) <= target + 1e-12)[0]
                 reach = f"{ee[hit[0]]:.1f}" if len(hit) else "not reached"
+            at_common = err[:, int(np.searchsorted(ee, common - 1e-6))]
             lines.append(
                 f"| {method} | {done} | {_fmt(err[:, -1])} @ {ee[-1]:.1f} | "
-                f"{_fmt(err.min(axis=1))} @ {ee[best_idx].mean():.1f} | {reach} | {paper} |"
+                f"{_fmt(err.min(axis=1))} @ {ee[best_idx].mean():.1f} | {_fmt(at_common)} | {reach} | {paper} |"
             )
         lines.append("")
     text = "\n".join(lines)
@@ -150,11 +159,17 @@ def reproduce(
     cache_dir: str | None = None,
     device: str = "auto",
     quiet: bool = False,
+    until: float | None = None,
     log=print,
 ) -> tuple[str, list[Path]]:
-    """Run (or resume) the grid and write ``table.md`` and figures; returns (table, figure paths)."""
+    """Run (or resume) the grid and write ``table.md`` and figures; returns (table, figure paths).
+
+    ``stages``: bring every run to each of these effective epochs in turn; ``until``: stop every
+    run there (checkpoint kept; a later call without it continues to the budget)."""
     if seeds < 1:
         raise ValueError(f"Invalid seeds value: {seeds}")
+    if until is not None and not until > 0:
+        raise ValueError(f"Invalid until value: {until}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     specs = {
@@ -165,7 +180,9 @@ def reproduce(
     }
     header = _header(quick, models, methods, seeds)
     data_cache: dict[str, Any] = {}
-    for stage in sorted(set(stages or [])) + [None]:
+    plan: list[float | None] = sorted(s for s in set(stages or []) if until is None or s < until)
+    plan.append(until)
+    for stage in plan:
         for (model, method, s), spec in specs.items():
             path = run_dir(out, model, method, s)
             if is_finished(path) or _status(path) == "diverged":
