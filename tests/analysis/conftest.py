@@ -53,3 +53,29 @@ def net():
     H = exact_hessian(model, batches)
     evals, evecs = torch.linalg.eigh(H)
     return model, batches, H, evals.numpy(), evecs.numpy()
+
+
+class Quadratic(nn.Module):
+    """f(w) = 1/2 w'Aw as a 'model': the forward ignores its input; use with ``loss_of_output``."""
+
+    def __init__(self, A: torch.Tensor, w: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("A", A.clone())
+        self.w = nn.Parameter(w.clone())
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return 0.5 * self.w @ (self.A @ self.w)
+
+
+def loss_of_output(out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return out
+
+
+DUMMY_BATCHES = [(torch.zeros(1, 1), torch.zeros(1))]
+
+
+def rotated_spd(eigenvalues, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    n = len(eigenvalues)
+    Q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    return Q @ torch.diag(torch.as_tensor(eigenvalues, dtype=torch.float64)) @ Q.T

@@ -7,6 +7,7 @@ model is never modified. See docs/landscape.md.
 
 from ._functional import check_state_dict
 from .density import SpectralDensity, hessian_spectral_density
+from .entropy import LocalEntropyEstimate, local_entropy
 from .hessian import (
     HVP_METHODS,
     EigenResult,
@@ -16,16 +17,30 @@ from .hessian import (
     hutchinson_trace,
     top_hessian_eigenvalues,
 )
+from .sharpness import (
+    InterpolationResult,
+    SharpnessEstimate,
+    epsilon_sharpness,
+    interpolate,
+    sam_sharpness,
+)
 
 __all__ = [
     "HVP_METHODS",
     "EigenResult",
     "HessianOperator",
+    "InterpolationResult",
+    "LocalEntropyEstimate",
+    "SharpnessEstimate",
     "SpectralDensity",
     "TraceEstimate",
     "check_state_dict",
+    "epsilon_sharpness",
     "hessian_spectral_density",
     "hessian_vector_product",
     "hutchinson_trace",
+    "interpolate",
+    "local_entropy",
+    "sam_sharpness",
     "top_hessian_eigenvalues",
 ]
