@@ -442,14 +442,20 @@ class RelaxedOptimizer(Optimizer):
 
     def _add_noise(self, ys: list[Tensor], std: float, ops: ListOps) -> None:
         """y <- y + std * N(0, I), drawn from the optimizer's generator, parameter by parameter."""
-        noise = []
-        for y in ys:
-            z = torch.empty_like(y)
+        noise = [self._scratch_like(y) for y in ys]
+        for z in noise:
             z.normal_(generator=self.generator)
-            noise.append(z)
         ops.add_(ys, noise, alpha=std)
         if self.telemetry:
             self._tele["noise_sq"] = self._tele.get("noise_sq", 0.0) + std**2 * ops.sum_of_squares(noise)
+
+    def _scratch_like(self, p: Tensor) -> Tensor:
+        """A reusable work buffer shaped like ``p``: not state (never saved), allocated once."""
+        scratch = self.__dict__.setdefault("_scratch", {})
+        buf = scratch.get(p)
+        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype or buf.device != p.device:
+            buf = scratch[p] = torch.empty_like(p, memory_format=torch.preserve_format)
+        return buf
 
     def _record_chain_distance(self, index: int, points: list[Tensor], anchors: list[Tensor]) -> None:
         """Telemetry: |y_i - x| of evaluation point i, summed over groups."""
