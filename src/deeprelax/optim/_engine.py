@@ -36,145 +36,25 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from deeprelax.optim._tensor_ops import ListOps, nesterov_momentum
+from deeprelax.optim._validate import check_common, check_coupling, check_number
 from deeprelax.optim.scoping import scoped_coupling
+
+__all__ = [
+    "ListOps",
+    "NonFiniteLossError",
+    "RelaxedOptimizer",
+    "check_common",
+    "check_coupling",
+    "check_number",
+    "nesterov_momentum",
+]
 
 _GLOBAL = "relax"  # key of the optimizer-wide state, kept under the first parameter
 
 
 class NonFiniteLossError(FloatingPointError):
     """A NaN/inf loss or update was met; the parameters were left at the last finite anchor ``x``."""
-
-
-class ListOps:
-    """Elementwise arithmetic on lists of tensors: a plain loop or the ``torch._foreach_*`` kernels."""
-
-    def __init__(self, foreach: bool) -> None:
-        self.foreach = foreach
-
-    def add_(self, xs: list[Tensor], ys: list[Tensor], alpha: float = 1.0) -> None:
-        if self.foreach:
-            torch._foreach_add_(xs, ys, alpha=alpha)
-        else:
-            for x, y in zip(xs, ys):
-                x.add_(y, alpha=alpha)
-
-    def mul_(self, xs: list[Tensor], scalar: float) -> None:
-        if self.foreach:
-            torch._foreach_mul_(xs, scalar)
-        else:
-            for x in xs:
-                x.mul_(scalar)
-
-    def copy_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
-        if self.foreach:
-            torch._foreach_copy_(xs, ys)
-        else:
-            for x, y in zip(xs, ys):
-                x.copy_(y)
-
-    def lerp_(self, xs: list[Tensor], ys: list[Tensor], weight: float) -> None:
-        if self.foreach:
-            torch._foreach_lerp_(xs, ys, weight)
-        else:
-            for x, y in zip(xs, ys):
-                x.lerp_(y, weight)
-
-    def sub_from_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
-        """``x <- y - x``."""
-        if self.foreach:
-            torch._foreach_neg_(xs)
-            torch._foreach_add_(xs, ys)
-        else:
-            for x, y in zip(xs, ys):
-                x.neg_().add_(y)
-
-    def sum_of_squares(self, xs: list[Tensor]) -> float:
-        if not xs:
-            return 0.0
-        if self.foreach:
-            norms = torch._foreach_norm(xs)
-        else:
-            norms = [x.norm() for x in xs]
-        return float(sum(n.double() ** 2 for n in norms))
-
-    def dot(self, xs: list[Tensor], ys: list[Tensor]) -> float:
-        return float(sum(torch.dot(x.flatten().double(), y.flatten().double()) for x, y in zip(xs, ys)))
-
-    def all_finite(self, xs: list[Tensor]) -> bool:
-        # One reduction per tensor; a NaN or inf anywhere makes the sum non-finite.
-        if not xs:
-            return True
-        return bool(torch.isfinite(torch.stack([x.sum().double() for x in xs]).sum()))
-
-
-def nesterov_momentum(
-    ops: ListOps,
-    directions: list[Tensor],
-    buffers: list[Tensor],
-    momentum: float,
-    nesterov: bool,
-    first: bool,
-) -> list[Tensor]:
-    """Apply (Nesterov) momentum to ``directions`` in place, exactly as torch.optim.SGD does.
-
-    ``m <- momentum * m + d`` (``m <- d`` on the first use), then ``d <- d + momentum * m`` with
-    Nesterov, else ``d <- m``.  Returns the list holding the resulting directions.
-    """
-    if momentum == 0.0:
-        return directions
-    if first:
-        ops.copy_(buffers, directions)
-    else:
-        ops.mul_(buffers, momentum)
-        ops.add_(buffers, directions)
-    if nesterov:
-        ops.add_(directions, buffers, alpha=momentum)
-        return directions
-    return buffers
-
-
-def check_common(
-    lr: float, momentum: float, nesterov: bool, weight_decay: float, L: int, rho: float
-) -> None:
-    """Validate the keywords every relaxation optimizer has (ValueError naming the argument)."""
-    _check_number("lr", lr, low=0.0)
-    _check_number("momentum", momentum, low=0.0, high=1.0, high_open=True)
-    if nesterov not in (True, False):
-        raise ValueError(f"Invalid nesterov value: {nesterov!r}")
-    if nesterov and momentum <= 0.0:
-        raise ValueError(f"Invalid nesterov value: {nesterov} (Nesterov momentum requires momentum > 0)")
-    _check_number("weight_decay", weight_decay, low=0.0)
-    if isinstance(L, bool) or not isinstance(L, int) or L < 0:
-        raise ValueError(f"Invalid L value: {L!r} (a non-negative int)")
-    _check_number("rho", rho, low=0.0)
-
-
-def check_coupling(gamma: float, scoping: float, gamma_max: float | None, positive: bool) -> None:
-    _check_number("gamma", gamma, low=0.0, low_open=positive)
-    _check_number("scoping", scoping, low=0.0)
-    if gamma_max is not None:
-        _check_number("gamma_max", gamma_max, low=gamma)
-
-
-def _check_number(
-    name: str,
-    value: Any,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"Invalid {name} value: {value!r}")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"Invalid {name} value: {value} (must be {'>' if low_open else '>='} {low})")
-    if high is not None and (value > high or (high_open and value == high)):
-        raise ValueError(f"Invalid {name} value: {value} (must be {'<' if high_open else '<='} {high})")
-
-
-def check_number(name: str, value: Any, **bounds: Any) -> None:
-    """Public alias used by the optimizer files for their own keywords."""
-    _check_number(name, value, **bounds)
 
 
 class RelaxedOptimizer(Optimizer):
