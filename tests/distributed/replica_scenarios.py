@@ -165,9 +165,9 @@ def comm_bytes(rank: int, steps: int = 4) -> dict[str, int]:
                 numel=sum(p.numel() for p in model.parameters()))
 
 
-def error_record(fn, *args) -> Any:
+def error_record(fn, *args, **kwargs) -> Any:
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001 - the test inspects the error
         return (type(exc).__name__, str(exc))
 
@@ -302,3 +302,60 @@ def parle_battery(rank: int, n: int) -> dict[str, Any]:
 
 def battery(rank: int, n: int) -> dict[str, Any]:
     return {"elastic": elastic_battery(rank, n), "parle": parle_battery(rank, n)}
+
+
+# ------------------------------------------------------------------------- torchrun training
+TRAIN_ARGS = ["--model", "tiny-mlp", "--dataset", "synthetic", "--optim", "parle", "--L", "2",
+              "--rho", "0.5", "--noise", "1e-3", "--budget", "4", "--eval-every", "1", "--quiet"]
+
+
+def training_spec(**changes: Any):
+    from deeprelax.experiments.run import RunSpec
+
+    spec = dict(model="tiny-mlp", dataset="synthetic", optim="parle", budget=4.0,
+                hyper={"L": 2, "rho": 0.5, "noise": 1e-3}, eval_every=1.0)
+    spec.update(changes)
+    return RunSpec(**spec)
+
+
+def _final(out: str) -> dict[str, Any]:
+    import json
+    from pathlib import Path
+
+    from deeprelax.experiments.checkpoint import load_checkpoint
+
+    rows = [json.loads(line) for line in Path(out, "metrics.jsonl").read_text().splitlines()]
+    blob = load_checkpoint(Path(out, "checkpoint.pt"))
+    return dict(rows=[{k: v for k, v in r.items() if k != "wall_s"} for r in rows],
+                reference=blob["model_state"], replicas=len(blob["progress"]["replicas"]))
+
+
+def training_battery(rank: int, n: int, root: str) -> dict[str, Any]:
+    """Uninterrupted run, paused-and-resumed run, NaN on one rank, mismatched configuration."""
+    from deeprelax.experiments.distributed import run_distributed_experiment
+
+    out: dict[str, Any] = {}
+    base = f"{root}/baseline"
+    summary = run_distributed_experiment(training_spec(), base, quiet=True)
+    out["summary_status"] = summary["status"]
+    if rank == 0:
+        out["baseline"] = _final(base)
+
+    paused = f"{root}/paused"
+    first = run_distributed_experiment(training_spec(), paused, quiet=True, until=2.0)
+    second = run_distributed_experiment(training_spec(), paused, quiet=True, resume=True)
+    out["paused_status"] = (first["status"], second["status"])
+    if rank == 0:
+        out["paused"] = _final(paused)
+
+    from deeprelax.experiments.distributed import synthetic_dataset
+
+    (xtr, ytr), test = synthetic_dataset()
+    if rank == 1:
+        xtr = xtr.clone()
+        xtr[:] = float("nan")
+    out["nan"] = error_record(run_distributed_experiment, training_spec(), None,
+                              quiet=True, data=((xtr, ytr), test))
+    spec = training_spec(hyper={"L": 2, "rho": 0.5 if rank == 0 else 0.7, "noise": 1e-3})
+    out["mismatch"] = error_record(run_distributed_experiment, spec, None, quiet=True)
+    return out
