@@ -60,12 +60,13 @@ def test_bn_train_mode_differs_and_leaves_buffers():
         assert torch.equal(t, before[k]), k
 
 
+@pytest.mark.parametrize("solver", ["arpack", "lanczos"])
 @pytest.mark.parametrize("which", ["LA", "SA"])
-def test_extreme_eigenvalues_float64(net, which):
+def test_extreme_eigenvalues_float64(net, which, solver):
     model, batches, _, evals, evecs = net
     k = 4
     res = top_hessian_eigenvalues(
-        model, CE, batches, k=k, which=which, tol=1e-10, dtype=torch.float64
+        model, CE, batches, k=k, which=which, tol=1e-10, dtype=torch.float64, solver=solver
     )
     exact = evals[::-1][:k] if which == "LA" else evals[:k]
     exact_vecs = evecs[:, ::-1][:, :k] if which == "LA" else evecs[:, :k]
@@ -144,6 +145,10 @@ def test_bad_inputs(net):
         top_hessian_eigenvalues(model, CE, batches, k=d)
     with pytest.raises(ValueError, match=r"Invalid k value: 0"):
         top_hessian_eigenvalues(model, CE, batches, k=0)
+    with pytest.raises(ValueError, match=r"Invalid solver value"):
+        top_hessian_eigenvalues(model, CE, batches, k=2, solver="lobpcg")
+    with pytest.raises(ValueError, match=r"Invalid max_steps value: 2"):
+        top_hessian_eigenvalues(model, CE, batches, k=2, solver="lanczos", max_steps=2)
     with pytest.raises(ValueError, match=r"Invalid which value"):
         top_hessian_eigenvalues(model, CE, batches, k=2, which="LM")
     with pytest.raises(ValueError, match=r"Invalid batches value: empty"):

@@ -166,6 +166,8 @@ def top_hessian_eigenvalues(
     method: str = "rev_rev",
     seed: int = 0,
     operator: HessianOperator | None = None,
+    solver: str = "arpack",
+    max_steps: int = 300,
 ) -> EigenResult:
     """The ``k`` largest (``which="LA"``) or smallest (``"SA"``) algebraic eigenvalues of
     :math:`\\nabla^2 f(x)` by implicitly restarted Lanczos (``scipy.sparse.linalg.eigsh``).
@@ -175,9 +177,17 @@ def top_hessian_eigenvalues(
     below about 1e-5 needs ``dtype=torch.float64``. ``ncv`` (Lanczos basis size) defaults to
     ``max(2k+1, 4k)`` capped at d, which keeps restarts few. ``seed`` fixes the start vector.
     Pass ``operator`` to reuse a :class:`HessianOperator` (its model/batches then win).
+
+    ``solver="lanczos"``: plain Lanczos in torch with full re-orthogonalization and no restart,
+    stopped when every wanted Ritz pair has residual :math:`\\beta_m|s_{mi}|\\le` ``tol``
+    :math:`|\\theta_i|` (checked every 5 steps) or after ``max_steps`` products; it keeps the basis
+    (``max_steps * d`` numbers) but avoids ARPACK's per-iteration overhead, which at d ~ 2M on
+    one CPU core is comparable to a Hessian-vector product (docs/landscape.md).
     """
     from scipy.sparse.linalg import eigsh
 
+    if solver not in ("arpack", "lanczos"):
+        raise ValueError(f"Invalid solver value: {solver!r} (choose 'arpack' or 'lanczos')")
     if which not in ("LA", "SA"):
         raise ValueError(f"Invalid which value: {which!r} (choose 'LA' or 'SA')")
     if not tol > 0:
@@ -187,6 +197,12 @@ def top_hessian_eigenvalues(
     )
     d = op.num_params
     _check_k(k, d)
+    if solver == "lanczos":
+        if not isinstance(max_steps, int) or max_steps <= k:
+            raise ValueError(f"Invalid max_steps value: {max_steps} (need an int > k = {k})")
+        start = op.num_hvps
+        vals, vecs = _lanczos_extreme(op, k, which, tol, max_steps, seed)
+        return EigenResult(vals, vecs, op.num_hvps - start, which)
     ncv = min(d, max(2 * k + 1, 4 * k)) if ncv is None else ncv
     if not k < ncv <= d:
         raise ValueError(f"Invalid ncv value: {ncv} (need k < ncv <= {d})")
@@ -197,6 +213,41 @@ def top_hessian_eigenvalues(
     )
     order = np.argsort(-vals if which == "LA" else vals)
     return EigenResult(vals[order], vecs[:, order], op.num_hvps - start, which)
+
+
+def _lanczos_extreme(
+    op: HessianOperator, k: int, which: str, tol: float, max_steps: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.linalg import eigh_tridiagonal
+
+    d, dt = op.num_params, op.flat.dtype
+    steps = min(max_steps, d)
+    q = torch.randn(d, generator=torch.Generator().manual_seed(seed), dtype=dt).to(op.flat.device)
+    q /= torch.linalg.vector_norm(q)
+    basis = torch.empty((steps, d), dtype=dt, device=q.device)
+    alphas: list[float] = []
+    betas: list[float] = []
+    for j in range(steps):
+        basis[j] = q
+        w = op(q)
+        alphas.append(float(torch.dot(w, q)))
+        for _ in range(2):
+            w = w - basis[: j + 1].T @ (basis[: j + 1] @ w)
+        b = float(torch.linalg.vector_norm(w))
+        m = j + 1
+        exhausted = b <= 1e-10 * max(abs(a) for a in alphas)
+        if m >= k and (m % 5 == 0 or m == steps or exhausted):
+            theta, s = (
+                (np.array(alphas), np.ones((1, 1))) if m == 1 else eigh_tridiagonal(alphas, betas)
+            )
+            idx = np.argsort(-theta)[:k] if which == "LA" else np.argsort(theta)[:k]
+            resid = b * np.abs(s[-1, idx])
+            if exhausted or m == steps or np.all(resid <= tol * np.abs(theta[idx])):
+                vecs = basis[:m].T @ torch.from_numpy(s[:, idx]).to(basis)
+                return theta[idx], vecs.to(torch.float64).cpu().numpy()
+        betas.append(b)
+        q = w / b
+    raise AssertionError("unreachable")  # the loop returns at m == steps
 
 
 @dataclass
