@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> float:
         with torch.autocast(device.type, dtype=dtype):
             loss = torch.nn.functional.cross_entropy(model(inputs[idx]), targets[idx])
         if opt.inner_index == 0:
-            loss_at_anchor = float(loss)
+            loss_at_anchor = float(loss.detach())
         opt.zero_grad()
         scaler.scale(loss).backward()
         scaler.step(opt)
