@@ -48,6 +48,9 @@ def test_quadratic_local_entropy_matches_closed_form(beta):
     assert abs(est.value - value) < 4 * est.value_stderr, (est.value, value, est.value_stderr)
     assert torch.all((est.displacement - disp).abs() < 4.5 * est.displacement_stderr)
     assert torch.allclose(est.gradient, g * est.displacement)
+    # unbiased |x - <y>|^2: its spread is ~ 2 |x-<y>| * se(norm); 5 such errors allowed
+    sq = float(disp @ disp)
+    assert abs(est.displacement_sq_unbiased - sq) < 5 * 2 * est.displacement_norm_stderr * sq**0.5
     # the check is informative: 4.5 standard errors stay well below the smallest coordinate of
     # x - <y> (a sign error or a missing factor g would fail) and 4 below 10 % of the value
     assert est.value_stderr < 0.025 * abs(value)

@@ -45,6 +45,9 @@ class LocalEntropyEstimate:
     ``value`` :math:`f_\\gamma(x)` and ``value_stderr``; ``loss`` :math:`f(x)`; ``displacement``
     :math:`x-\\langle y\\rangle` (flat) with per-coordinate ``displacement_stderr``; ``gradient``
     :math:`g(x-\\langle y\\rangle)`; ``displacement_norm`` and its delta-method stderr;
+    ``displacement_sq_unbiased``: :math:`\\frac1{C(C-1)}\\sum_{c\\ne c'}(x-m_c)\\cdot(x-m_{c'})` over
+    the chain means :math:`m_c`, unbiased for :math:`|x-\\langle y\\rangle|^2` when the chains are
+    independent (the plain norm is inflated by Monte-Carlo noise in high dimension);
     ``num_grad_evals`` (Langevin steps, all chains) and ``num_loss_evals`` (value samples)."""
 
     value: float
@@ -55,6 +58,7 @@ class LocalEntropyEstimate:
     gradient: Tensor
     displacement_norm: float
     displacement_norm_stderr: float
+    displacement_sq_unbiased: float
     gamma: float
     beta: float
     num_grad_evals: int
@@ -145,6 +149,9 @@ def local_entropy(
     disp_se = means.std(0) / math.sqrt(num_chains)
     norm = float(displacement.norm())
     norm_se = float((displacement * disp_se).norm() / norm) if norm > 0 else float(disp_se.norm())
+    per_chain = x - means
+    total_dot = float(per_chain.sum(0).pow(2).sum() - per_chain.pow(2).sum())
+    sq_unbiased = total_dot / (num_chains * (num_chains - 1))
     value, value_se = _gaussian_value(fl, gamma, beta, num_samples, gen)
     return LocalEntropyEstimate(
         value=value,
@@ -155,6 +162,7 @@ def local_entropy(
         gradient=gamma * displacement,
         displacement_norm=norm,
         displacement_norm_stderr=norm_se,
+        displacement_sq_unbiased=sq_unbiased,
         gamma=float(gamma),
         beta=float(beta),
         num_grad_evals=num_chains * steps,

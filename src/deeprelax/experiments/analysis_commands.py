@@ -181,6 +181,7 @@ def analyze_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
         "value_minus_loss": le.value - le.loss,
         "displacement_norm": le.displacement_norm,
         "displacement_norm_stderr": le.displacement_norm_stderr,
+        "displacement_sq_unbiased": le.displacement_sq_unbiased,
         "grad_evals": le.num_grad_evals,
     }
     eps = analysis.epsilon_sharpness(model, ce, batches, args.epsilon, steps=10, seed=args.seed)
