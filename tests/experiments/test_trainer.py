@@ -175,3 +175,27 @@ def test_non_finite_loss_stops_cleanly_and_keeps_checkpoint(tmp_path):
     assert ck["progress"]["grad_evals_counted"] == 13
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "diverged" and "nan" in summary["reason"]
+
+
+@pytest.mark.parametrize("optim", ["sgd", "entropy-sgd"])
+def test_real_nan_loss_from_optimizer_or_sgd_stops(tmp_path, optim):
+    t = _trainer(optim, tmp_path, budget=3.0)
+    calls = {"n": 0}
+
+    def poisoned(out, y):
+        calls["n"] += 1
+        loss = torch.nn.functional.cross_entropy(out, y)
+        return loss * float("nan") if calls["n"] > 20 else loss
+
+    t.loss_fn = poisoned
+    before = None
+    with pytest.raises(TrainingStopped, match="effective epochs"):
+        try:
+            t.run()
+        finally:
+            before = [p.detach().clone() for p in t.model.parameters()]
+    # Entropy-SGD raises NonFiniteLossError (a FloatingPointError) and leaves x finite
+    if optim == "entropy-sgd":
+        assert all(torch.isfinite(p).all() for p in before)
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "diverged"
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["progress"]["metrics"]
