@@ -88,8 +88,8 @@ def main() -> None:
         t = time_per_eval(method, device, batch, evals, args.model)
         base = base or t
         print(
-            f"{method:12s} {1e3 * t:8.2f} ms / gradient evaluation   "
-            f"{t * batches_per_epoch:8.1f} s / effective epoch (B = {batches_per_epoch})   ratio to SGD {t / base:5.3f}"
+            f"{method:12s} {1e3 * t:8.2f} ms / gradient evaluation (batch {batch})   "
+            f"{t * batches_per_epoch:8.1f} s / {batches_per_epoch} evaluations   ratio to SGD {t / base:5.3f}"
         )
 
 
