@@ -65,6 +65,7 @@ __all__ = [
     "ReplicaTrainer",
     "build_replica_optimizer",
     "init_distributed",
+    "is_restart",
     "main",
     "run_distributed_experiment",
     "synthetic_dataset",
@@ -96,6 +97,9 @@ DEFAULT_HYPER: dict[str, dict[str, Any]] = {
 #: seed offsets of the per-replica streams (replica a adds a * REPLICA_SEED_STRIDE)
 REPLICA_SEED_STRIDE = 1_000_003
 DROPOUT_SEED_OFFSET = 20_011
+
+
+_INITS = [0]  # process groups this process has created (for the store prefix)
 
 
 @dataclasses.dataclass
@@ -141,10 +145,18 @@ def init_distributed(device: str = "auto", timeout_s: float = 600.0) -> DistCont
     # torchrun's c10d rendezvous keeps one TCPStore across restarts, so the keys the dead
     # attempt's gloo ranks published (their listening addresses) would be read again; a prefix
     # per attempt gives every restart a clean namespace.
+    # The same holds for a second init in one process (several runs in one job): count them.
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-    store = dist.PrefixStore(f"deeprelax/attempt_{attempt}/", store)
+    _INITS[0] += 1
+    store = dist.PrefixStore(f"deeprelax/attempt_{attempt}/init_{_INITS[0]}/", store)
     dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
     return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, dev, backend, True)
+
+
+def is_restart() -> bool:
+    """True in a job that torchrun restarted (``TORCHELASTIC_RESTART_COUNT`` > 0): the trainer
+    then resumes from its checkpoint without being asked."""
+    return os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") not in ("", "0")
 
 
 def synthetic_dataset(
@@ -251,7 +263,7 @@ class ReplicaTrainer(Trainer):
 
     def _fault_plan(self) -> int | None:
         spec = os.environ.get("DEEPRELAX_FAULT_INJECT")
-        if not spec or os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") != "0":
+        if not spec or is_restart():
             return None
         try:
             rank, evals = (int(v) for v in spec.split(":"))
@@ -497,7 +509,7 @@ def run_distributed_experiment(
     ctx = init_distributed(device)
     try:
         if resume is None:
-            resume = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") != "0"
+            resume = is_restart()
         if data is None:
             data = (
                 synthetic_dataset()
@@ -520,6 +532,8 @@ def run_distributed_experiment(
         noise = torch.Generator(device=ctx.device)
         noise.manual_seed(spec.seed + NOISE_SEED_OFFSET + REPLICA_SEED_STRIDE * ctx.rank)
         optimizer = build_replica_optimizer(spec.optim, model.parameters(), hyper, noise)
+        if spec.telemetry and hasattr(optimizer, "telemetry"):
+            optimizer.telemetry = True
         config = TrainConfig(
             budget=spec.budget,
             lr_schedule=schedule,
