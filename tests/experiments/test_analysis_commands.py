@@ -69,7 +69,7 @@ def test_analyze_writes_json_and_figures(tmp_path, fake_data, capsys):
     )
     it = report["interpolation"]
     assert len(it["alphas"]) == len(it["train_loss"]) == 21
-    assert it["train_loss"][5] == pytest.approx(report["loss"], rel=1e-5)  # alpha = 0: A itself
+    assert it["train_loss"][0] == pytest.approx(report["loss"], rel=1e-5)  # alpha = 0: A itself
     for name in ("density.png", "top_eigenvalues.png", "interpolation.png"):
         assert (out / name).stat().st_size > 1000
     assert "top eigenvalue" in capsys.readouterr().out

@@ -158,12 +158,13 @@ def interpolate(
     """Loss (and top-1 error) at :math:`(1-\\alpha)x_a+\\alpha x_b`, ``x_a`` = ``model``'s weights and
     buffers, ``x_b`` = ``other``'s (a module of the same architecture or its ``state_dict``).
 
-    ``alphas`` default: 21 points on [-0.25, 1.25]. A state dict that does not fit ``model``
-    raises a ValueError naming ``source``.
+    ``alphas`` default: 21 points on [0, 1]. Outside [0, 1] batch-norm running variances are
+    extrapolated and can turn negative (the loss is then NaN). A state dict that does not fit
+    ``model`` raises a ValueError naming ``source``.
     """
     check_state_dict(model, _state_of(other), source)
     state = _state_of(other)
-    alphas = np.linspace(-0.25, 1.25, 21) if alphas is None else np.asarray(alphas, dtype=float)
+    alphas = np.linspace(0.0, 1.0, 21) if alphas is None else np.asarray(alphas, dtype=float)
     if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)):
         raise ValueError(f"Invalid alphas value: {alphas}")
     fl = FlatLoss(model, loss_fn, batches, dtype=dtype, bn_mode=bn_mode)

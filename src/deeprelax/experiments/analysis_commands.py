@@ -54,11 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--probes", type=int, default=3, help="SLQ probes (default 3)")
     p.add_argument("--lanczos-steps", type=int, default=60, help="SLQ steps per probe (default 60)")
     p.add_argument("--trace-probes", type=int, default=20, help="Hutchinson probes (default 20)")
-    p.add_argument("--gamma", type=float, default=1e4, help="local-entropy coupling g (1e4)")
+    p.add_argument("--gamma", type=float, default=100.0, help="local-entropy coupling g (100)")
     p.add_argument("--beta", type=float, default=100.0, help="local-entropy inverse temperature")
     p.add_argument("--chains", type=int, default=2, help="Langevin chains (default 2)")
     p.add_argument("--langevin-steps", type=int, default=30, help="steps per chain (default 30)")
-    p.add_argument("--langevin-lr", type=float, default=5e-5, help="Langevin step (default 5e-5)")
+    p.add_argument("--langevin-lr", type=float, default=5e-3, help="Langevin step (default 5e-3)")
     p.add_argument("--entropy-samples", type=int, default=32, help="Gaussian samples (default 32)")
     p.add_argument("--epsilon", type=float, default=1e-3, help="epsilon-sharpness box (1e-3)")
     p.add_argument("--rho", type=float, default=0.05, help="SAM radius (default 0.05)")
@@ -195,7 +195,7 @@ def analyze_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
     }
     if other is not None:
         test = _batches(x_te, y_te, 1, min(len(x_te), args.batches * args.batch_size), 0, device)
-        alphas = np.linspace(-0.5, 1.5, 21)
+        alphas = np.linspace(0.0, 1.0, 21)  # extrapolated BN running variances can turn negative
         itr = analysis.interpolate(model, ce, batches, other, alphas, source=str(args.other))
         ite = analysis.interpolate(model, ce, test, other, alphas, source=str(args.other))
         report["interpolation"] = {
