@@ -13,7 +13,6 @@ from deeprelax.optim._engine import (
     check_common,
     check_coupling,
     check_number,
-    nesterov_momentum,
 )
 
 
@@ -144,15 +143,35 @@ class EntropySGD(RelaxedOptimizer):
                 ops.add_(grads, params, alpha=wd + coupling)
             if coupling:
                 ops.add_(grads, anchors, alpha=-coupling)
-        nu = group["inner_momentum"]
-        update = nesterov_momentum(ops, grads, self.buffers(params, "inner_momentum_buffer") if nu else [],
-                                   nu, group["nesterov"] and nu > 0, first=index == 0)
-        ops.add_(params, update, alpha=-group["inner_lr"])
+        self._inner_update(group, ops, params, grads, first=index == 0)
         if group["noise"] > 0:
             self._add_noise(params, math.sqrt(2.0 * group["inner_lr"]) * group["noise"], ops)
         ops.lerp_(mean, params, group["alpha"])
         if self.telemetry:
             self._record_chain_distance(index, params, anchors)
+
+    def _inner_update(self, group, ops, params, grads, first: bool) -> None:
+        """y <- y - eta' NAG_nu'(d; m'), with the buffer kept as (1 - nu') m'.
+
+        The scaled buffer updates in one pass, b <- lerp(b, d, 1 - nu') = nu' b + (1 - nu') d,
+        where the plain form needs two (m <- nu' m, m <- m + d); the arithmetic is otherwise
+        torch.optim.SGD's momentum (the reference tests check it to 1e-12).
+        """
+        nu, lr_in = group["inner_momentum"], group["inner_lr"]
+        if not nu:
+            ops.add_(params, grads, alpha=-lr_in)
+            return
+        scaled = self.buffers(params, "inner_momentum_buffer")
+        if first:
+            ops.copy_(scaled, grads)
+            ops.mul_(scaled, 1.0 - nu)
+        else:
+            ops.lerp_(scaled, grads, 1.0 - nu)
+        if group["nesterov"]:
+            ops.add_(grads, scaled, alpha=nu / (1.0 - nu))  # d + nu' m'
+            ops.add_(params, grads, alpha=-lr_in)
+        else:
+            ops.add_(params, scaled, alpha=-lr_in / (1.0 - nu))  # m'
 
     def _direction(self, group, params, coupling):
         if group["L"] == 0:
