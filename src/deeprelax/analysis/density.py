@@ -12,7 +12,7 @@ polynomials of degree :math:`\\le 2m-1`. With the Gaussian kernel
            \\mathcal N(t;\\theta_{lj},\\sigma^2),
 
 an estimate of the broadened density :math:`\\phi_\\sigma=\\phi*\\mathcal N(0,\\sigma^2)` that
-integrates to one. Lanczos here keeps the full basis and re-orthogonalizes twice per step (memory
+integrates to one. Lanczos here keeps the full basis and re-orthogonalizes fully every step (memory
 ``m * d`` numbers of the operator's dtype), so no spurious copies of converged Ritz values appear.
 """
 
@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ._functional import Batch, LossFn
+from ._lanczos import lanczos_residual
 from .hessian import HessianOperator
 
 __all__ = ["SpectralDensity", "hessian_spectral_density", "lanczos", "gaussian_density"]
@@ -48,8 +49,7 @@ def lanczos(
         w = matvec(q)
         a = float(torch.dot(w, q))
         alphas.append(a)
-        for _ in range(2):  # classical Gram-Schmidt, twice ("twice is enough")
-            w = w - basis[: j + 1].T @ (basis[: j + 1] @ w)
+        w = lanczos_residual(w, basis, j, a, betas[-1] if betas else 0.0)
         b = float(torch.linalg.vector_norm(w))
         if j == steps - 1 or b <= 1e-10 * max(1.0, max(abs(x) for x in alphas)):
             break

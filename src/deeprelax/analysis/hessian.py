@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ._functional import Batch, FlatLoss, LossFn
+from ._lanczos import lanczos_residual
 
 __all__ = [
     "HVP_METHODS",
@@ -231,8 +232,7 @@ def _lanczos_extreme(
         basis[j] = q
         w = op(q)
         alphas.append(float(torch.dot(w, q)))
-        for _ in range(2):
-            w = w - basis[: j + 1].T @ (basis[: j + 1] @ w)
+        w = lanczos_residual(w, basis, j, alphas[-1], betas[-1] if betas else 0.0)
         b = float(torch.linalg.vector_norm(w))
         m = j + 1
         exhausted = b <= 1e-10 * max(abs(a) for a in alphas)
