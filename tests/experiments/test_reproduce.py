@@ -78,3 +78,24 @@ def test_grid_spec_choices_and_errors():
         grid.grid_spec("mnistfc", "adam", 0)
     with pytest.raises(ValueError, match="Invalid seeds value: 0"):
         R.reproduce(["mnistfc"], ["sgd"], 0, "unused")
+
+
+def test_common_column_matches_evaluation_slots(tmp_path):
+    # Entropy-SGD evaluates at 1.02, 2.004 EE (whole outer steps), SGD at 1, 2, 3: the common
+    # point is Entropy-SGD's last evaluation, matched to SGD's evaluation at 2.0, not at 3.0.
+    _fake_run(tmp_path, "mnistfc", "sgd", 0, [3.0, 2.0, 1.0])
+    d = R.run_dir(tmp_path, "mnistfc", "entropy-sgd", 0)
+    d.mkdir(parents=True)
+    rows = [
+        {"effective_epochs": 1.02, "test_error": 2.5},
+        {"effective_epochs": 2.004, "test_error": 1.5},
+    ]
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = R.write_table(tmp_path, ["mnistfc"], ["sgd", "entropy-sgd"], 1, "head")
+    cells = {
+        line.split("|")[1].strip(): line.split("|")
+        for line in text.splitlines()
+        if line.startswith("| ")
+    }
+    assert "error % @ 2.0 EE" in text
+    assert cells["sgd"][5].strip() == "2.00" and cells["entropy-sgd"][5].strip() == "1.50"

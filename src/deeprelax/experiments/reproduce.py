@@ -113,7 +113,9 @@ def write_table(out: Path, models: list[str], methods: list[str], seeds: int, he
             if target is not None:
                 hit = np.nonzero(err.mean(axis=0) <= target + 1e-12)[0]
                 reach = f"{ee[hit[0]]:.1f}" if len(hit) else "not reached"
-            at_common = err[:, int(np.searchsorted(ee, common - 1e-6))]
+            at_common = err[
+                :, int(np.argmin(np.abs(ee - common)))
+            ]  # evaluation slots differ by < 1 step
             lines.append(
                 f"| {method} | {done} | {_fmt(err[:, -1])} @ {ee[-1]:.1f} | "
                 f"{_fmt(err.min(axis=1))} @ {ee[best_idx].mean():.1f} | {_fmt(at_common)} | {reach} | {paper} |"
