@@ -358,4 +358,33 @@ def training_battery(rank: int, n: int, root: str) -> dict[str, Any]:
                               quiet=True, data=((xtr, ytr), test))
     spec = training_spec(hyper={"L": 2, "rho": 0.5 if rank == 0 else 0.7, "noise": 1e-3})
     out["mismatch"] = error_record(run_distributed_experiment, spec, None, quiet=True)
+    out["shard"] = shard_check(rank, n)
     return out
+
+
+def shard_check(rank: int, n: int) -> dict[str, Any]:
+    """With shard=True replica a draws only from examples [a * N/n, (a+1) * N/n)."""
+    from deeprelax.experiments.distributed import ReplicaTrainer, synthetic_dataset
+    from deeprelax.experiments.trainer import TrainConfig
+
+    train, test = synthetic_dataset()
+    xs = torch.arange(train[0].shape[0], dtype=torch.float32)[:, None].expand(-1, 20).contiguous()
+    seen: list[torch.Tensor] = []
+
+    class Probe(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(20, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x[:, 0].long())
+            return self.lin(x)
+
+    model = Probe()
+    opt = ElasticSGD(model.parameters(), lr=0.0, rho=0.0)
+    cfg = TrainConfig(budget=1.0, eval_every=1.0, quiet=True, bn_refresh_batches=0)
+    trainer = ReplicaTrainer(model, opt, (xs, train[1]), test, cfg, None, {}, shard=True)
+    for _ in range(3):
+        opt.step(trainer._closure)
+    idx = torch.cat(seen)
+    return dict(lo=int(idx.min()), hi=int(idx.max()), n_train=xs.shape[0], draws=idx.numel())

@@ -61,6 +61,15 @@ def test_mismatched_configuration_refused_at_start(runs):
         assert "rank 1 has spec.hyper.rho=0.7 where rank 0 has 0.5" in msg
 
 
+def test_shard_draws_only_from_the_replicas_slice(runs):
+    for rank, r in enumerate(runs):
+        s = r["shard"]
+        per = s["n_train"] // N
+        assert s["draws"] == 3 * 128
+        assert rank * per <= s["lo"] and s["hi"] < (rank + 1) * per
+        assert s["hi"] - s["lo"] > per // 2  # it does spread over the slice
+
+
 @pytest.mark.slow
 def test_replica_killed_under_torchrun_resumes_and_matches(runs, tmp_path):
     """torchrun --max-restarts 1: rank 1 SIGKILLs itself at its 9th gradient evaluation (after the
