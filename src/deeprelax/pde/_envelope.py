@@ -76,7 +76,7 @@ def lower_hull_mask(G: np.ndarray, h: float) -> np.ndarray:
         # pairs (group 2m, group 2m+1) of the same row that both exist
         is_left = (gid % nb) % 2 == 0
         has_right = np.zeros(gid.size, dtype=bool)
-        has_right[:-1] = gid[1:] == gid[:-1] + 1
+        has_right[:-1] = (gid[1:] == gid[:-1] + 1) & (gid[1:] // nb == gid[:-1] // nb)
         k = np.flatnonzero(is_left & has_right)
         if k.size:
             sA, eA, eB = gstart[k], bnd[k + 1], bnd[k + 2]
