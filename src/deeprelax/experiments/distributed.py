@@ -308,9 +308,12 @@ class ReplicaTrainer(Trainer):
 
     def _evaluate(self) -> dict[str, Any]:
         cfg = self.config
-        sums = torch.tensor([self._loss_sum, float(self._loss_n)], dtype=torch.float64)
+        device = next(self.model.parameters()).device  # NCCL reduces CUDA tensors only
+        sums = torch.tensor([self._loss_sum, float(self._loss_n)], dtype=torch.float64,
+                            device=device)
         if self.replicas > 1:
             dist.all_reduce(sums)
+        sums = sums.cpu()
         row = None
         if self.rank == 0:
             ref = self.reference_model()
