@@ -485,13 +485,15 @@ def run_distributed_experiment(
     device: str = "auto",
     data: tuple | None = None,
     shard: bool = False,
+    refuse_existing: bool = False,
 ) -> dict[str, Any]:
     """Train ``spec`` (``optim`` = ``elastic-sgd`` or ``parle``) as one replica of the torchrun job.
 
     Same arguments as :func:`deeprelax.experiments.run.run_experiment`, plus ``shard`` (each
     replica samples from its own contiguous 1/n of the training set). ``resume=None`` resumes
     from ``out_dir/checkpoint.pt`` when torchrun restarted the job
-    (``TORCHELASTIC_RESTART_COUNT`` > 0). Returns the summary (the same on every rank).
+    (``TORCHELASTIC_RESTART_COUNT`` > 0); with ``refuse_existing``, a fresh run refuses an
+    ``out_dir`` that already holds a checkpoint. Returns the summary (the same on every rank).
     Without torchrun's environment this trains a single replica (Elastic-SGD = SGD,
     Parle = Entropy-SGD with its defaults).
     """
@@ -513,6 +515,13 @@ def run_distributed_experiment(
     try:
         if resume is None:
             resume = is_restart()
+        if refuse_existing and not resume and out_dir is not None:
+            path = Path(out_dir) / "checkpoint.pt"
+            exists = _broadcast(path.exists() if ctx.rank == 0 else None, ctx.rank, ctx.world_size)
+            if exists:
+                raise ValueError(
+                    f"{path} exists; pass --resume to continue that run or choose another --out"
+                )
         if data is None:
             data = (
                 synthetic_dataset()
@@ -644,6 +653,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data_dir,
             device=args.device,
             shard=args.shard,
+            refuse_existing=True,
         )
     except (ValueError, FileNotFoundError, FloatingPointError, RuntimeError) as exc:
         rank = os.environ.get("RANK", "0")
