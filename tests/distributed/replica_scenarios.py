@@ -388,3 +388,17 @@ def shard_check(rank: int, n: int) -> dict[str, Any]:
         opt.step(trainer._closure)
     idx = torch.cat(seen)
     return dict(lo=int(idx.min()), hi=int(idx.max()), n_train=xs.shape[0], draws=idx.numel())
+
+
+def cli_train(rank: int, n: int, out: str) -> dict[str, Any]:
+    """``deeprelax train --optim parle`` inside an existing process group (as under torchrun)."""
+    import json
+    from pathlib import Path
+
+    from deeprelax.cli import main
+
+    code = main(["train", "--optim", "parle", "--model", "mnistfc", "--budget", "0.05",
+                 "--eval-every", "0.05", "--L", "5", "--test-subset", "500",
+                 "--bn-refresh-batches", "2", "--out", out, "--quiet", "--threads", "1"])
+    rows = [json.loads(x) for x in Path(out, "metrics.jsonl").read_text().splitlines()] if rank == 0 else []
+    return dict(code=code, rows=rows)

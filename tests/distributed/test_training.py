@@ -87,3 +87,20 @@ def test_replica_killed_under_torchrun_resumes_and_matches(runs, tmp_path):
     killed, base = _final(str(out)), runs[0]["baseline"]
     assert killed["rows"] == base["rows"]
     assert _same_reference(killed["reference"], base["reference"])
+
+
+@pytest.mark.slow
+def test_deeprelax_train_cli_runs_replicas(tmp_path):
+    from deeprelax.experiments import commands
+
+    if "parle" not in commands.METHODS:
+        pytest.skip("deeprelax train does not dispatch --optim parle yet (experiments/commands.py)")
+    from replica_scenarios import cli_train
+
+    results = run_workers(cli_train, N, str(tmp_path / "cli"), timeout=240)
+    for rank, r in enumerate(results):
+        assert not isinstance(r, WorkerError), f"rank {rank}: {r}"
+        assert r["code"] == 0
+    rows = results[0]["rows"]
+    assert rows and rows[-1]["replicas"] == N
+    assert rows[-1]["effective_epochs_all_replicas"] == pytest.approx(N * rows[-1]["effective_epochs"])
