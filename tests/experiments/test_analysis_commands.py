@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from deeprelax import cli
+from deeprelax.analysis import plots
 from deeprelax.experiments import analysis_commands
 from deeprelax.experiments.checkpoint import save_checkpoint
 
@@ -73,6 +74,11 @@ def test_analyze_writes_json_and_figures(tmp_path, fake_data, capsys):
     for name in ("density.png", "top_eigenvalues.png", "interpolation.png"):
         assert (out / name).stat().st_size > 1000
     assert "top eigenvalue" in capsys.readouterr().out
+    paths = plots.plot_reports({"A": report, "B": report}, tmp_path, prefix="cmp_")
+    assert [p.split("/")[-1] for p in paths] == [
+        "cmp_density.png", "cmp_top_eigenvalues.png", "cmp_interpolation.png"
+    ]  # fmt: skip
+    assert all((tmp_path / p.split("/")[-1]).stat().st_size > 1000 for p in paths)
 
 
 def test_analyze_errors(tmp_path, fake_data, capsys):

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["plot_density", "plot_interpolation", "plot_top_eigenvalues"]
+__all__ = ["plot_density", "plot_interpolation", "plot_reports", "plot_top_eigenvalues"]
 
 
 def _pyplot():
@@ -83,3 +83,30 @@ def plot_interpolation(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_reports(
+    reports: Mapping[str, Mapping], out_dir: str | os.PathLike, prefix: str = ""
+) -> list[str]:
+    """Overlay several ``deeprelax analyze`` reports (``label -> parsed analysis.json``): writes
+    ``{prefix}density.png`` and ``{prefix}top_eigenvalues.png``, and ``{prefix}interpolation.png``
+    from the first report that has an interpolation. Returns the paths written."""
+    out = os.fspath(out_dir)
+    paths = [os.path.join(out, f"{prefix}{n}.png") for n in ("density", "top_eigenvalues")]
+    dens = {k: (r["density"]["grid"], r["density"]["density"]) for k, r in reports.items()}
+    plot_density(dens, paths[0])
+    plot_top_eigenvalues({k: r["top_eigenvalues"] for k, r in reports.items()}, paths[1])
+    for label, r in reports.items():
+        it = r.get("interpolation")
+        if it:
+            path = os.path.join(out, f"{prefix}interpolation.png")
+            series = {
+                "train": (it["train_loss"], it["train_error"]),
+                "test": (it["test_loss"], it["test_error"]),
+            }
+            plot_interpolation(
+                it["alphas"], series, path, (label, it.get("other_optim") or "other")
+            )
+            paths.append(path)
+            break
+    return paths
