@@ -7,7 +7,12 @@ optimizer          relaxation                                                  e
 ``ProxSGD``        non-viscous HJ: proximal point by inner gradient descent    ``L`` (1 if L=0)
 ``HJ``             non-viscous HJ: Hopf-Lax fixed point p = grad f(x - t p)     ``L + 1``
 ``Heat``           heat equation: Gaussian smoothing G_t * f                    ``L + 1``
+``ElasticSGD``     replicas coupled elastically to their mean (torch.distributed) 1
+``Parle``          Entropy-SGD chains per replica + elastic coupling            ``L``
 =================  ==========================================================  =================
+
+In ``ElasticSGD`` and ``Parle`` the keyword ``rho`` is the elastic coupling to the reference
+(the paper's kappa), not the controlled variant's weight; see docs/distributed.md.
 
 Keywords (one meaning everywhere; PAPER.md §1 symbols):
 
@@ -38,19 +43,25 @@ Common: ``generator`` (saved in ``state_dict``), ``foreach``, ``closure_free``, 
 :class:`NonFiniteLossError` on a NaN/inf loss or update, parameters left at the last finite x.
 """
 
+from deeprelax.optim._distributed import ReplicaNonFiniteError
 from deeprelax.optim._engine import NonFiniteLossError, RelaxedOptimizer
+from deeprelax.optim.elastic_sgd import ElasticSGD
 from deeprelax.optim.entropy_sgd import EntropySGD
 from deeprelax.optim.heat import Heat
 from deeprelax.optim.hj import HJ
+from deeprelax.optim.parle import Parle
 from deeprelax.optim.prox_sgd import ProxSGD
 from deeprelax.optim.scoping import scoped_coupling
 
 __all__ = [
+    "ElasticSGD",
     "EntropySGD",
     "HJ",
     "Heat",
     "NonFiniteLossError",
+    "Parle",
     "ProxSGD",
     "RelaxedOptimizer",
+    "ReplicaNonFiniteError",
     "scoped_coupling",
 ]

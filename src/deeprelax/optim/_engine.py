@@ -91,6 +91,11 @@ class RelaxedOptimizer(Optimizer):
     def _evals_per_step(self, L: int) -> int:
         raise NotImplementedError
 
+    def _control_weight(self, group: dict) -> float:
+        """Weight of the plain gradient at the anchor in the outer direction (the controlled
+        variant's rho); subclasses whose ``rho`` means something else return 0 here."""
+        return group["rho"]
+
     def _consume(
         self, group: dict, params: list[Tensor], grads: list[Tensor], index: int, coupling: float
     ) -> None:
@@ -251,7 +256,7 @@ class RelaxedOptimizer(Optimizer):
             params, grads = self._params_and_grads(group)
             ops = self._ops(group, params)
             coupling = scoped_coupling(group["gamma"], group["scoping"], g["step"], group["gamma_max"])
-            if index == 0 and group["L"] > 0 and (group["rho"] > 0 or self.telemetry):
+            if index == 0 and group["L"] > 0 and (self._control_weight(group) > 0 or self.telemetry):
                 ops.copy_(self.buffers(params, "anchor_grad"), grads)
             if index == 0 and self.telemetry:
                 self._tele["grad_norm_sq"] += ops.sum_of_squares(grads)
@@ -274,8 +279,9 @@ class RelaxedOptimizer(Optimizer):
             cos_dot = 0.0
             if group["L"] > 0 and self.telemetry:
                 cos_dot = ops.dot(direction, self.buffers(params, "anchor_grad"))
-            if group["L"] > 0 and group["rho"] > 0:
-                ops.add_(direction, self.buffers(params, "anchor_grad"), alpha=group["rho"])
+            control = self._control_weight(group)
+            if group["L"] > 0 and control > 0:
+                ops.add_(direction, self.buffers(params, "anchor_grad"), alpha=control)
             if not ops.all_finite(direction):
                 self._abort(n - 1, "non-finite update direction (a NaN/inf gradient in the inner loop)")
             planned.append((group, params, ops, coupling, anchors, direction, relaxed_sq, cos_dot))

@@ -131,19 +131,13 @@ class Parle(_dist.ReplicaMixin, EntropySGD):
         k = self.outer_steps if step is None else step
         return scoped_coupling(group["rho"], group["scoping"], k, group["rho_max"])
 
-    # The engine reads group["rho"] as the controlled variant's weight of the plain gradient.
-    # Parle's "rho" is the elastic coupling, so the engine sees rho = 0 while it runs, and
-    # _direction adds the elastic term with the value kept aside here.
+    def _control_weight(self, group: dict) -> float:
+        # Parle's rho is the elastic coupling (kappa), not the controlled variant's weight.
+        return 0.0
+
     def _advance(self) -> bool:
         self._elastic = {id(g): self.rho_at(g) for g in self.param_groups}
-        saved = [g["rho"] for g in self.param_groups]
-        for g in self.param_groups:
-            g["rho"] = 0.0
-        try:
-            return super()._advance()
-        finally:
-            for g, value in zip(self.param_groups, saved):
-                g["rho"] = value
+        return super()._advance()
 
     def _direction(self, group, params, coupling):
         anchors, direction = super()._direction(group, params, coupling)
