@@ -167,7 +167,7 @@ def figure_landscape(out: Path, seed: int = 42) -> Path:
     dx = xs[1] - xs[0]
     X, Y = np.meshgrid(xs, xs, indexing="ij")
     F = landscape_f(X, Y)
-    t, beta = 0.25, 20.0
+    t, beta = 0.5, 10.0
     U = cole_hopf(F, dx, t, beta)
     H = hopf_lax(F, dx, t)
     GU = cole_hopf_grad(F, dx, t, beta)
@@ -219,7 +219,7 @@ def _optimizer_runs(xs, GU, GH, t, beta, seed):
 
     from deeprelax.optim import HJ, EntropySGD
 
-    start = (2.2, 1.9)
+    start = (2.3, 1.2)
     gamma = 1.0 / t
     # Langevin temperature eps^2 = 1/beta: the chain's Gibbs law is the one the grid solves
     noise = 1.0 / math.sqrt(beta)
@@ -229,13 +229,13 @@ def _optimizer_runs(xs, GU, GH, t, beta, seed):
         x = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
         gen = torch.Generator().manual_seed(seed)
         if name == "SGD":
-            opt = torch.optim.SGD([x], lr=0.02)
+            opt = torch.optim.SGD([x], lr=0.05)
         elif name == "EntropySGD":
-            opt = EntropySGD([x], lr=0.02 * gamma, momentum=0.0, nesterov=False, L=200, gamma=gamma,
-                             inner_lr=0.005, inner_momentum=0.0, noise=noise, alpha=0.02,
-                             generator=gen)
+            opt = EntropySGD([x], lr=0.05 * gamma, momentum=0.0, nesterov=False, L=400,
+                             gamma=gamma, inner_lr=0.01, inner_momentum=0.0, noise=noise,
+                             alpha=0.01, generator=gen)
         else:
-            opt = HJ([x], lr=0.02, momentum=0.0, nesterov=False, L=30, gamma=gamma)
+            opt = HJ([x], lr=0.05, momentum=0.0, nesterov=False, L=30, gamma=gamma)
 
         def closure(opt=opt, x=x):
             opt.zero_grad()
@@ -244,7 +244,7 @@ def _optimizer_runs(xs, GU, GH, t, beta, seed):
             return loss
 
         path = [x.detach().numpy().copy()]
-        for _ in range(150):
+        for _ in range(120):
             p0 = x.detach().numpy().copy()
             opt.step(closure)
             path.append(x.detach().numpy().copy())

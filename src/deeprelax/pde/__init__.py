@@ -20,15 +20,19 @@ from deeprelax.pde.cole_hopf import (
     heat,
 )
 from deeprelax.pde.hopf_lax import hopf_lax, hopf_lax_brute, hopf_lax_grad, prox_point
+from deeprelax.pde.solvers import fokker_planck, simulate_particles, upwind_hj
 
 __all__ = [
     "cole_hopf",
     "cole_hopf_direct",
     "cole_hopf_grad",
     "cole_hopf_mean",
+    "fokker_planck",
     "heat",
     "hopf_lax",
     "hopf_lax_brute",
     "hopf_lax_grad",
     "prox_point",
+    "simulate_particles",
+    "upwind_hj",
 ]

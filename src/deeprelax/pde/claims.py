@@ -109,9 +109,10 @@ def claim_1() -> Claim:
         "local entropy = Cole-Hopf solution of the viscous HJ equation",
         f"max |FD residual| = {err:.1e} at h=1e-3 (Richardson bound {tol:.1e}); "
         f"grid cole_hopf vs quadrature {gap:.1e}",
-        max(err - tol, gap - 1e-10) + min(tol, 1e-10),
-        min(tol, 1e-10),
-        "residual must shrink as h^2 (truncation); floor 1e-7 = roundoff 1e-14/h^2",
+        max(err / tol, gap / 1e-10),
+        1.0,
+        "error = max(residual / Richardson bound, gap / 1e-10): the residual must shrink as h^2 "
+        "(floor 1e-7 = roundoff 1e-14/h^2); the grid solver is certified to 1e-10",
     )
 
 
@@ -130,7 +131,8 @@ def claim_2() -> Claim:
         f"|(x-<y>)/t - <f'>| = {ibp:.1e}; |(x-<y>)/t - FD| = {err_fd:.1e} (bound {tol_fd:.1e})",
         max(ibp / 1e-8, err_fd / tol_fd),
         1.0,
-        "integration by parts exact up to quadrature (<1e-8); FD error O(h^2) by Richardson",
+        "error = max(IBP gap / 1e-8, FD gap / Richardson bound): integration by parts is exact "
+        "up to quadrature (<1e-8); FD error O(h^2)",
     )
 
 
@@ -155,7 +157,7 @@ def claim_3() -> Claim:
         f"|formula - FD| = {err:.1e} (bound {tol:.1e}); max Hessian - 1/t = {above:.2f}",
         max(err / tol, 0.0 if above <= 0 else np.inf),
         1.0,
-        "FD error O(h^2) by Richardson, floor 1e-7 = roundoff/h^2; the bound is exact",
+        "error = FD gap / Richardson bound (floor 1e-7 = roundoff/h^2), inf if Hessian > 1/t",
     )
 
 
@@ -280,8 +282,8 @@ def claim_7() -> Claim:
         f"2-D non-diagonal A: error {e3:.0e}",
         max(err / 1e-9, e2 / ((a + 1 / T) * dy**2 / 8)),
         1.0,
-        "Riemann sums of Gaussians are spectrally accurate (1e-9 allows roundoff); "
-        "grid Hopf-Lax within (a + 1/t) dy^2/8",
+        "error = max(cole_hopf error / 1e-9, hopf_lax error / ((a + 1/t) dy^2/8)): Riemann "
+        "sums of Gaussians are spectrally accurate; the grid minimum is within (a+1/t) dy^2/8",
     )
 
 
