@@ -190,28 +190,40 @@ def moreau_rows(
     """
     B, n = G.shape
     h = dx * dx / t
+    G = np.ascontiguousarray(G, dtype=np.float64)
     mask = lower_hull_mask(G, h)
-    u = np.empty((B, n), dtype=np.float64)
-    arg = np.empty((B, n), dtype=np.int64)
-    i = np.arange(n, dtype=np.int64)
-    hi_ = h * i
-    for r in range(B):
-        v = np.flatnonzero(mask[r])
-        g = G[r]
-        if v.size == 1:
-            arg[r] = v[0]
-            u[r] = g[v[0]] + ((i - v[0]) * dx) ** 2 / (2.0 * t)
-            continue
-        edge = (g[v[1:]] - g[v[:-1]]) / (v[1:] - v[:-1]) + 0.5 * h * (v[1:] + v[:-1])
-        k = np.searchsorted(edge, hi_, side="left")
-        best_j = v[k]
-        best = g[best_j] + ((i - best_j) * dx) ** 2 / (2.0 * t)
-        for kk in (np.maximum(k - 1, 0), np.minimum(k + 1, v.size - 1)):
-            j = v[kk]
-            val = g[j] + ((i - j) * dx) ** 2 / (2.0 * t)
-            better = val < best
-            best = np.where(better, val, best)
-            best_j = np.where(better, j, best_j)
-        u[r] = best
-        arg[r] = best_j
-    return u, arg
+    vr, vc = np.nonzero(mask)  # hull vertices, row-major: sorted by row, then column
+    nv = np.bincount(vr, minlength=B)
+    vstart = np.concatenate(([0], np.cumsum(nv)[:-1]))
+    # edge k of a row joins vertices k and k+1; vertex k is the minimizer for the queries h i in
+    # (edge_{k-1}, edge_k]: k(i) = number of edges with edge < h i, counted by a cumulative sum
+    same = vr[1:] == vr[:-1]
+    a, b = vc[:-1][same], vc[1:][same]
+    ga, gb = G[vr[:-1][same], a], G[vr[1:][same], b]
+    edge = (gb - ga) / (b - a) + 0.5 * h * (a + b)
+    with np.errstate(over="ignore", invalid="ignore"):
+        q = np.floor(edge / h) + 1.0
+    q = np.clip(np.nan_to_num(q, nan=n, posinf=n, neginf=0), 0, n).astype(np.int64)
+    counts = np.bincount(vr[:-1][same] * (n + 1) + q, minlength=B * (n + 1)).reshape(B, n + 1)
+    k = np.cumsum(counts, axis=1)[:, :n]
+    Gf = G.ravel()
+    off = (np.arange(B, dtype=np.int64) * n)[:, None]
+    i = np.arange(n, dtype=np.int64)[None, :]
+    base = vstart[:, None]
+    last = (nv - 1)[:, None]
+    inv2t = 1.0 / (2.0 * t)
+
+    def value(j):
+        d = (i - j) * dx
+        return Gf[off + j] + d * d * inv2t
+
+    best_j = vc[base + k]
+    best = value(best_j)
+    # the floor above can be off by one at ties: compare with both hull neighbours
+    for kk in (np.maximum(k - 1, 0), np.minimum(k + 1, last)):
+        j = vc[base + kk]
+        val = value(j)
+        better = val < best
+        best = np.where(better, val, best)
+        best_j = np.where(better, j, best_j)
+    return best, best_j
