@@ -58,12 +58,15 @@ def test_analyze_writes_json_and_figures(tmp_path, fake_data, capsys):
     a = _ckpt(tmp_path / "a" / "checkpoint.pt", seed=0)
     b = _ckpt(tmp_path / "b" / "checkpoint.pt", seed=1, optim="entropy-sgd")
     out = tmp_path / "out"
-    rc = cli.main(["analyze", str(a), "--out", str(out), "--other", str(b), *SMALL])
+    rc = cli.main(
+        ["analyze", str(a), "--out", str(out), "--other", str(b), "--bottom", "1", *SMALL]
+    )
     assert rc == 0
     report = json.loads((out / "analysis.json").read_text())
     assert report["num_params"] == FAKE_D and report["num_examples"] == 32
     top = report["top_eigenvalues"]
     assert len(top) == 2 and top[0] >= top[1]
+    assert len(report["bottom_eigenvalues"]) == 1 and report["bottom_eigenvalues"][0] < top[1]
     # the Hessian's top eigenvalue bounds every Rayleigh quotient, hence the trace per dimension
     assert (
         top[0] * report["num_params"] >= report["trace"]["estimate"] - 4 * report["trace"]["stderr"]
@@ -94,6 +97,8 @@ def test_analyze_errors(tmp_path, fake_data, capsys):
 
     assert cli.main(["analyze", str(a), "--out", str(tmp_path / "o"), "--k", "0"]) == 1
     assert "Invalid --k value: 0" in capsys.readouterr().err
+    assert cli.main(["analyze", str(a), "--out", str(tmp_path / "o"), "--bottom", "-1"]) == 1
+    assert "Invalid --bottom value: -1" in capsys.readouterr().err
     args = [str(a), "--out", str(tmp_path / "o"), "--k", str(FAKE_D), *SMALL[:4]]
     assert cli.main(["analyze", *args]) == 1
     msg = f"Invalid --k value: {FAKE_D} (the model has {FAKE_D} parameters)"

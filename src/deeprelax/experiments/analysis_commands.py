@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--other", help="second checkpoint of the same model: loss interpolation")
     p.add_argument("--k", type=int, default=10, help="top eigenvalues (default 10)")
     p.add_argument(
+        "--bottom",
+        type=int,
+        default=0,
+        help="also the smallest algebraic eigenvalues (default 0: skip; slow inside the bulk)",
+    )
+    p.add_argument(
         "--solver",
         choices=("lanczos", "arpack"),
         default="lanczos",
@@ -102,6 +108,8 @@ def _error(model: torch.nn.Module, batches: list) -> float:
 
 def analyze_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
     """Run every diagnostic (module docstring); returns the dict written to analysis.json."""
+    if args.bottom < 0:
+        raise ValueError(f"Invalid --bottom value: {args.bottom}")
     _positive(args, "k", "batches", "batch_size", "probes", "lanczos_steps", "gamma", "beta")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, config = _load_model(args.checkpoint, device)
@@ -118,6 +126,8 @@ def analyze_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
     d = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if args.k >= d:
         raise ValueError(f"Invalid --k value: {args.k} (the model has {d} parameters)")
+    if args.bottom >= d:
+        raise ValueError(f"Invalid --bottom value: {args.bottom} (the model has {d} parameters)")
     ce, timings = F.cross_entropy, {}
     op = analysis.HessianOperator(model, ce, batches)
     loss, grad = op.flat.loss_and_grad()
@@ -139,6 +149,15 @@ def analyze_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
     report["top_eigenvalues"] = top.eigenvalues.tolist()
     report["top_eigenvalues_hvps"] = top.num_hvps
     report["top_eigenvalues_solver"] = f"{args.solver}, tol {args.tol:g}"
+    if args.bottom:
+        t0 = time.perf_counter()
+        low = analysis.top_hessian_eigenvalues(
+            model, ce, batches, k=args.bottom, which="SA", tol=args.tol, operator=op,
+            seed=args.seed, solver=args.solver,
+        )  # fmt: skip
+        timings["bottom_eigenvalues_s"] = time.perf_counter() - t0
+        report["bottom_eigenvalues"] = low.eigenvalues.tolist()
+        report["bottom_eigenvalues_hvps"] = low.num_hvps
     t0 = time.perf_counter()
     sd = analysis.hessian_spectral_density(
         model, ce, batches, num_probes=args.probes, lanczos_steps=args.lanczos_steps,
