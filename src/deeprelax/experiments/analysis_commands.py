@@ -113,7 +113,7 @@ def analyze_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
     _positive(args, "k", "batches", "batch_size", "probes", "lanczos_steps", "gamma", "beta")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, config = _load_model(args.checkpoint, device)
-    other = None
+    other = other_config = None
     if args.other:
         other, other_config = _load_model(args.other, device)
         if other_config["model"] != config["model"]:
@@ -124,12 +124,11 @@ def analyze_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
     (x_tr, y_tr), (x_te, y_te) = load_dataset(config["dataset"], data_dir=args.data_dir)
     batches = _batches(x_tr, y_tr, args.batches, args.batch_size, args.seed, device)
     d = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    if args.k >= d:
-        raise ValueError(f"Invalid --k value: {args.k} (the model has {d} parameters)")
-    if args.bottom >= d:
-        raise ValueError(f"Invalid --bottom value: {args.bottom} (the model has {d} parameters)")
-    ce, timings = F.cross_entropy, {}
-    op = analysis.HessianOperator(model, ce, batches)
+    for flag, k in (("k", args.k), ("bottom", args.bottom)):
+        if k >= d:
+            raise ValueError(f"Invalid --{flag} value: {k} (the model has {d} parameters)")
+    timings: dict[str, float] = {}
+    op = analysis.HessianOperator(model, F.cross_entropy, batches)
     loss, grad = op.flat.loss_and_grad()
     report: dict[str, Any] = {
         "checkpoint": str(args.checkpoint),
@@ -141,31 +140,44 @@ def analyze_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
         "error": _error(model, batches),
         "grad_norm": float(grad.norm()),
     }
+    report.update(_spectrum(args, model, batches, op, timings))
+    op.release()
+    report.update(_entropy_and_sharpness(args, model, batches, timings))
+    if other is not None:
+        test = _batches(x_te, y_te, 1, min(len(x_te), args.batches * args.batch_size), 0, device)
+        report["interpolation"] = _interpolation(args, model, other, batches, test)
+        report["interpolation"]["other_optim"] = other_config.get("optim")
+    report["timings"] = timings
+    return report
+
+
+def _timed(timings: dict[str, float], key: str, fn, *a, **kw):
     t0 = time.perf_counter()
-    top = analysis.top_hessian_eigenvalues(
-        model, ce, batches, k=args.k, tol=args.tol, operator=op, seed=args.seed, solver=args.solver
-    )
-    timings["top_eigenvalues_s"] = time.perf_counter() - t0
-    report["top_eigenvalues"] = top.eigenvalues.tolist()
-    report["top_eigenvalues_hvps"] = top.num_hvps
-    report["top_eigenvalues_solver"] = f"{args.solver}, tol {args.tol:g}"
+    out = fn(*a, **kw)
+    timings[key] = time.perf_counter() - t0
+    return out
+
+
+def _spectrum(args, model, batches, op, timings: dict[str, float]) -> dict[str, Any]:
+    """Top (and bottom) eigenvalues, SLQ density and Hutchinson trace, all on one operator."""
+    ce, kw = F.cross_entropy, {"operator": op, "seed": args.seed}
+    eig = {"tol": args.tol, "solver": args.solver, **kw}
+    top = _timed(timings, "top_eigenvalues_s", analysis.top_hessian_eigenvalues, model, ce,
+                 batches, k=args.k, **eig)  # fmt: skip
+    out: dict[str, Any] = {
+        "top_eigenvalues": top.eigenvalues.tolist(),
+        "top_eigenvalues_hvps": top.num_hvps,
+        "top_eigenvalues_solver": f"{args.solver}, tol {args.tol:g}",
+    }
     if args.bottom:
-        t0 = time.perf_counter()
-        low = analysis.top_hessian_eigenvalues(
-            model, ce, batches, k=args.bottom, which="SA", tol=args.tol, operator=op,
-            seed=args.seed, solver=args.solver,
-        )  # fmt: skip
-        timings["bottom_eigenvalues_s"] = time.perf_counter() - t0
-        report["bottom_eigenvalues"] = low.eigenvalues.tolist()
-        report["bottom_eigenvalues_hvps"] = low.num_hvps
-    t0 = time.perf_counter()
-    sd = analysis.hessian_spectral_density(
-        model, ce, batches, num_probes=args.probes, lanczos_steps=args.lanczos_steps,
-        operator=op, seed=args.seed,
-    )  # fmt: skip
-    timings["density_s"] = time.perf_counter() - t0
+        low = _timed(timings, "bottom_eigenvalues_s", analysis.top_hessian_eigenvalues, model,
+                     ce, batches, k=args.bottom, which="SA", **eig)  # fmt: skip
+        out["bottom_eigenvalues"] = low.eigenvalues.tolist()
+        out["bottom_eigenvalues_hvps"] = low.num_hvps
+    sd = _timed(timings, "density_s", analysis.hessian_spectral_density, model, ce, batches,
+                num_probes=args.probes, lanczos_steps=args.lanczos_steps, **kw)  # fmt: skip
     thresholds = [float(top.eigenvalues[-1]) * f for f in (0.01, 0.1)] + [0.1, 1.0, 10.0]
-    report["density"] = {
+    out["density"] = {
         "grid": sd.grid.tolist(),
         "density": sd.density.tolist(),
         "sigma": sd.sigma,
@@ -178,56 +190,55 @@ def analyze_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
         "trace_slq": sd.trace(),
         "hvps": sd.num_hvps,
     }
-    t0 = time.perf_counter()
-    tr = analysis.hutchinson_trace(
-        model, ce, batches, num_probes=args.trace_probes, operator=op, seed=args.seed
-    )
-    timings["trace_s"] = time.perf_counter() - t0
-    report["trace"] = {"estimate": tr.trace, "stderr": tr.stderr, "probes": args.trace_probes}
-    op.release()
-    t0 = time.perf_counter()
-    le = analysis.local_entropy(
-        model, ce, batches, gamma=args.gamma, beta=args.beta, num_chains=args.chains,
-        steps=args.langevin_steps, burn_in=args.langevin_steps // 3, step_size=args.langevin_lr,
-        num_samples=args.entropy_samples, seed=args.seed,
-    )  # fmt: skip
-    timings["local_entropy_s"] = time.perf_counter() - t0
-    report["local_entropy"] = {
-        "gamma": args.gamma,
-        "beta": args.beta,
-        "value": le.value,
-        "value_stderr": le.value_stderr,
-        "value_minus_loss": le.value - le.loss,
-        "displacement_norm": le.displacement_norm,
-        "displacement_norm_stderr": le.displacement_norm_stderr,
-        "displacement_sq_unbiased": le.displacement_sq_unbiased,
-        "grad_evals": le.num_grad_evals,
-    }
+    tr = _timed(timings, "trace_s", analysis.hutchinson_trace, model, ce, batches,
+                num_probes=args.trace_probes, **kw)  # fmt: skip
+    out["trace"] = {"estimate": tr.trace, "stderr": tr.stderr, "probes": args.trace_probes}
+    return out
+
+
+def _entropy_and_sharpness(args, model, batches, timings: dict[str, float]) -> dict[str, Any]:
+    ce = F.cross_entropy
+    le = _timed(timings, "local_entropy_s", analysis.local_entropy, model, ce, batches,
+                gamma=args.gamma, beta=args.beta, num_chains=args.chains,
+                steps=args.langevin_steps, burn_in=args.langevin_steps // 3,
+                step_size=args.langevin_lr, num_samples=args.entropy_samples,
+                seed=args.seed)  # fmt: skip
     eps = analysis.epsilon_sharpness(model, ce, batches, args.epsilon, steps=10, seed=args.seed)
     sam = analysis.sam_sharpness(model, ce, batches, args.rho)
-    report["sharpness"] = {
-        "epsilon": args.epsilon,
-        "epsilon_sharpness": eps.sharpness,
-        "epsilon_increase": eps.increase,
-        "rho": args.rho,
-        "sam_increase": sam.increase,
+    return {
+        "local_entropy": {
+            "gamma": args.gamma,
+            "beta": args.beta,
+            "value": le.value,
+            "value_stderr": le.value_stderr,
+            "value_minus_loss": le.value - le.loss,
+            "displacement_norm": le.displacement_norm,
+            "displacement_norm_stderr": le.displacement_norm_stderr,
+            "displacement_sq_unbiased": le.displacement_sq_unbiased,
+            "grad_evals": le.num_grad_evals,
+        },
+        "sharpness": {
+            "epsilon": args.epsilon,
+            "epsilon_sharpness": eps.sharpness,
+            "epsilon_increase": eps.increase,
+            "rho": args.rho,
+            "sam_increase": sam.increase,
+        },
     }
-    if other is not None:
-        test = _batches(x_te, y_te, 1, min(len(x_te), args.batches * args.batch_size), 0, device)
-        alphas = np.linspace(0.0, 1.0, 21)  # extrapolated BN running variances can turn negative
-        itr = analysis.interpolate(model, ce, batches, other, alphas, source=str(args.other))
-        ite = analysis.interpolate(model, ce, test, other, alphas, source=str(args.other))
-        report["interpolation"] = {
-            "other": str(args.other),
-            "other_optim": other_config.get("optim"),
-            "alphas": alphas.tolist(),
-            "train_loss": itr.losses.tolist(),
-            "train_error": None if itr.errors is None else itr.errors.tolist(),
-            "test_loss": ite.losses.tolist(),
-            "test_error": None if ite.errors is None else ite.errors.tolist(),
-        }
-    report["timings"] = timings
-    return report
+
+
+def _interpolation(args, model, other, batches, test) -> dict[str, Any]:
+    alphas = np.linspace(0.0, 1.0, 21)  # extrapolated BN running variances can turn negative
+    itr = analysis.interpolate(model, F.cross_entropy, batches, other, alphas, source=args.other)
+    ite = analysis.interpolate(model, F.cross_entropy, test, other, alphas, source=args.other)
+    return {
+        "other": str(args.other),
+        "alphas": alphas.tolist(),
+        "train_loss": itr.losses.tolist(),
+        "train_error": None if itr.errors is None else itr.errors.tolist(),
+        "test_loss": ite.losses.tolist(),
+        "test_error": None if ite.errors is None else ite.errors.tolist(),
+    }
 
 
 def _write(report: dict[str, Any], out: Path, name: str, other_name: str | None) -> None:
