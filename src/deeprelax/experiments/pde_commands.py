@@ -173,6 +173,7 @@ def figure_landscape(out: Path, seed: int = 42) -> Path:
     GU = cole_hopf_grad(F, dx, t, beta)
     GH = hopf_lax_grad(F, dx, t)
     runs, checks = _optimizer_runs(xs, GU, GH, t, beta, seed)
+    checks.append(entropy_sgd_direction_check(xs, GU, t, beta, (2.3, 1.2), reps=20, seed=seed))
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), dpi=90, sharey=True)
     colors = {"SGD": "k", "EntropySGD": "tab:red", "HJ": "tab:blue"}
     for ax, Z, title in (
@@ -198,6 +199,45 @@ def figure_landscape(out: Path, seed: int = 42) -> Path:
     return path
 
 
+def _entropy_sgd(x, t, beta, gen, lr):
+    from deeprelax.optim import EntropySGD
+
+    gamma = 1.0 / t
+    # Langevin temperature eps^2 = 1/beta: the chain's Gibbs law is the one the grid solves
+    return EntropySGD([x], lr=lr, momentum=0.0, nesterov=False, L=400, gamma=gamma,
+                      inner_lr=0.01, inner_momentum=0.0, noise=1.0 / math.sqrt(beta),
+                      alpha=0.01, generator=gen)
+
+
+def entropy_sgd_direction_check(xs, GU, t, beta, point, reps=20, seed=0) -> str:
+    """Mean and standard error of ``reps`` independent one-step EntropySGD directions
+    g (x - mu) at ``point`` against the exact grad u (viscous HJ) of the grid solution."""
+    import torch
+
+    est = []
+    for r in range(reps):
+        x = torch.nn.Parameter(torch.tensor(point, dtype=torch.float64))
+        opt = _entropy_sgd(x, t, beta, torch.Generator().manual_seed(seed * 1000 + r), lr=1.0)
+
+        def closure(opt=opt, x=x):
+            opt.zero_grad()
+            loss = landscape_f(x[0], x[1], torch)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        est.append((np.asarray(point) - x.detach().numpy()) / t)  # lr 1: D = x - mu, g = 1/t
+    est = np.array(est)
+    mean, se = est.mean(axis=0), est.std(axis=0, ddof=1) / math.sqrt(reps)
+    exact = _interp2(xs, GU, np.asarray(point))
+    cos = float(mean @ exact / (np.linalg.norm(mean) * np.linalg.norm(exact)))
+    return (
+        f"EntropySGD at {point}: mean of {reps} one-step directions {np.round(mean, 3)} "
+        f"+- {np.round(se, 3)} (se) vs exact grad u {np.round(exact, 3)} (cosine {cos:.3f}, "
+        f"relative error {np.linalg.norm(mean - exact) / np.linalg.norm(exact):.2f})"
+    )
+
+
 def _interp2(xs, G, p):
     """Bilinear interpolation of a (2, n, n) gradient field at point p."""
     dx = xs[1] - xs[0]
@@ -213,27 +253,26 @@ def _interp2(xs, G, p):
     return g
 
 
-def _optimizer_runs(xs, GU, GH, t, beta, seed):
-    """SGD, EntropySGD and HJ from deeprelax.optim on landscape_f as a torch parameter."""
+def _optimizer_runs(xs, GU, GH, t, beta, seed, names=("SGD", "EntropySGD", "HJ"), steps=120):
+    """SGD, EntropySGD and HJ from deeprelax.optim on landscape_f as a torch parameter.
+
+    Returns the paths and, for the relaxed optimizers' first 3 steps, lines comparing the
+    direction the step used with the exact grad u interpolated from the grid solution."""
     import torch
 
-    from deeprelax.optim import HJ, EntropySGD
+    from deeprelax.optim import HJ
 
     start = (2.3, 1.2)
     gamma = 1.0 / t
-    # Langevin temperature eps^2 = 1/beta: the chain's Gibbs law is the one the grid solves
-    noise = 1.0 / math.sqrt(beta)
     runs, checks = {}, []
-    for name in ("SGD", "EntropySGD", "HJ"):
+    for name in names:
         torch.manual_seed(seed)
         x = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
         gen = torch.Generator().manual_seed(seed)
         if name == "SGD":
             opt = torch.optim.SGD([x], lr=0.05)
         elif name == "EntropySGD":
-            opt = EntropySGD([x], lr=0.05 * gamma, momentum=0.0, nesterov=False, L=400,
-                             gamma=gamma, inner_lr=0.01, inner_momentum=0.0, noise=noise,
-                             alpha=0.01, generator=gen)
+            opt = _entropy_sgd(x, t, beta, gen, lr=0.05 * gamma)
         else:
             opt = HJ([x], lr=0.05, momentum=0.0, nesterov=False, L=30, gamma=gamma)
 
@@ -244,11 +283,11 @@ def _optimizer_runs(xs, GU, GH, t, beta, seed):
             return loss
 
         path = [x.detach().numpy().copy()]
-        for _ in range(120):
+        for _ in range(steps):
             p0 = x.detach().numpy().copy()
             opt.step(closure)
             path.append(x.detach().numpy().copy())
-            if name != "SGD" and len(checks) < 8 and _ < 3:
+            if name != "SGD" and _ < 3:
                 est = (p0 - path[-1]) / opt.param_groups[0]["lr"]
                 if name == "EntropySGD":
                     est = est * gamma  # D = x - mu, and grad u = g (x - mu)

@@ -211,11 +211,11 @@ def moreau_rows(
     i = np.arange(n, dtype=np.int64)[None, :]
     base = vstart[:, None]
     last = (nv - 1)[:, None]
-    inv2t = 1.0 / (2.0 * t)
+    two_t = 2.0 * t  # the brute force's own arithmetic, so equal candidates give equal values
 
     def value(j):
         d = (i - j) * dx
-        return Gf[off + j] + d * d * inv2t
+        return Gf[off + j] + d * d / two_t
 
     best_j = vc[base + k]
     best = value(best_j)
