@@ -122,3 +122,25 @@ def test_batched_rows_match_direct(c):
     ref = np.array([log_gauss_conv_direct(a, c) for a in A])
     # certified 1e-10 relative on the sum = 1e-10 absolute on its log (+ roundoff of |log|)
     assert np.max(np.abs(got - ref)) <= 1e-10 + 4e-16 * np.max(np.abs(ref))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_extreme_parameters_match_direct(seed):
+    """Random t in [1e-6, 1e3], beta in [1e-6, 1e6], dx in [1e-4, 1]: kernels from far wider
+    than the grid to narrower than one cell (where the tilt's rounding once broke accuracy)."""
+    rng = np.random.default_rng(100 + seed)
+    for k in range(12):
+        n = int(rng.integers(2, 400))
+        dx, t, beta = 10 ** rng.uniform(-4, 0), 10 ** rng.uniform(-6, 3), 10 ** rng.uniform(-6, 6)
+        x = np.arange(n) * dx
+        f = [
+            rng.normal(size=n) * 10 ** rng.uniform(-3, 3),
+            np.sin(x * rng.uniform(1, 50)) * rng.uniform(0, 100),
+            np.full(n, rng.normal()),
+            np.cumsum(rng.normal(size=n)),
+        ][k % 4]
+        u = cole_hopf(f, dx, t, beta)
+        ref = cole_hopf_direct(f, dx, t, beta)
+        assert np.max(np.abs(u - ref)) * beta <= 1e-10 + 8e-16 * np.max(np.abs(ref)) * beta, (
+            n, dx, t, beta, k % 4,
+        )

@@ -36,6 +36,34 @@ from deeprelax.pde._grid import next_fast_len
 _T = 50.0  # dropped terms weigh < exp(-_T) each relative to the largest
 _EPS = np.finfo(np.float64).eps
 _MIN_BLOCK = 64
+_BANDED_REACH = 64  # below this reach (in points) the direct banded sum is cheapest
+_TILT_SPAN = 1000.0  # c (L/2)^2 cap: the tilt's intermediate terms stay below 1e3 (2e-13 rounding)
+
+
+def _block_width(c: float, n: int) -> int:
+    """Rows per block: a few kernel widths, >= 256 when the tilt's rounding allows it."""
+    wide = max(_MIN_BLOCK * 4, int(6.0 / math.sqrt(c)))
+    cap = int(2.0 * math.sqrt(_TILT_SPAN / c))
+    return max(1, min(n, wide, cap))
+
+
+def _banded(A: np.ndarray, c: float, K: int) -> np.ndarray:
+    """Direct log-sum-exp over offsets |i - j| <= K (exact up to the dropped terms)."""
+    B, n = A.shape
+    K = min(K, n - 1)
+    offs = np.arange(-K, K + 1)
+    out = np.empty((B, n))
+    step = max(1, 4_000_000 // (n * offs.size))
+    for r0 in range(0, B, step):
+        a = A[r0 : r0 + step]
+        pad = np.full((a.shape[0], n + 2 * K), -np.inf)
+        pad[:, K : K + n] = a
+        # z[r, i, k] = a[r, i - offs[k]] - c offs[k]^2
+        idx = np.arange(n)[:, None] - offs[None, :] + K
+        z = pad[:, idx] - c * (offs.astype(np.float64) ** 2)[None, None, :]
+        zm = z.max(axis=2, keepdims=True)
+        out[r0 : r0 + step] = zm[:, :, 0] + np.log(np.exp(z - zm).sum(axis=2))
+    return out
 
 
 def log_gauss_conv_rows(A: np.ndarray, c: float, tol: float = 1e-10) -> np.ndarray:
@@ -46,6 +74,10 @@ def log_gauss_conv_rows(A: np.ndarray, c: float, tol: float = 1e-10) -> np.ndarr
     negm, _ = moreau_rows(-A, 1.0, 1.0 / (2.0 * c))
     M = -negm
     out = np.empty((B, n))
+    # reach: a term farther than this from its row is below exp(-T) of the row's largest one
+    reach = math.sqrt(max(0.0, float(np.max(A.max(axis=1)[:, None] - M)) + _T) / c)
+    if reach <= _BANDED_REACH:
+        return _banded(A, c, int(math.ceil(reach)))
     if B == 1:
         out[0] = _row(A[0], M[0], c, tol)
         return out
@@ -65,7 +97,7 @@ def _rows_batched(A: np.ndarray, M: np.ndarray, c: float, tol: float):
     B, n = A.shape
     out = np.empty((B, n))
     ok = np.ones(B, dtype=bool)
-    width = min(n, max(_MIN_BLOCK, int(6.0 / math.sqrt(c))))
+    width = _block_width(c, n)
     amax = A.max(axis=1)
     for r0 in range(0, n, width):
         r1 = min(n, r0 + width)
@@ -149,7 +181,7 @@ def _row(a: np.ndarray, m: np.ndarray, c: float, tol: float) -> np.ndarray:
     chlo = np.arange(nch) * chunk
     chhi = np.minimum(chlo + chunk, n) - 1
     # first blocks a few kernel widths long; failing blocks are halved
-    width = max(_MIN_BLOCK * 4, int(6.0 / math.sqrt(c)))
+    width = _block_width(c, n)
     stack = [(s, min(n, s + width)) for s in range(0, n, width)][::-1]
     while stack:
         r0, r1 = stack.pop()
@@ -157,7 +189,7 @@ def _row(a: np.ndarray, m: np.ndarray, c: float, tol: float) -> np.ndarray:
         out[r0:r1] = logs
         if np.all(ok):
             continue
-        if r1 - r0 > _MIN_BLOCK:
+        if r1 - r0 > min(_MIN_BLOCK, width):
             mid = (r0 + r1) // 2
             bad = ~ok
             if np.any(bad[: mid - r0]):
