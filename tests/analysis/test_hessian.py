@@ -45,7 +45,8 @@ def test_hvp_float32_close_and_model_untouched(net):
         assert torch.equal(t, before[k])
 
 
-def test_bn_train_mode_differs_and_leaves_buffers():
+@pytest.mark.parametrize("method", HVP_METHODS)
+def test_bn_train_mode_differs_and_leaves_buffers(method):
     model, batches = small_net(seed=3, width=8)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     H_eval = exact_hessian(model, batches, "eval")
@@ -53,7 +54,7 @@ def test_bn_train_mode_differs_and_leaves_buffers():
     v = torch.randn(
         H_eval.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(0)
     )
-    op = HessianOperator(model, CE, batches, dtype=torch.float64, bn_mode="train")
+    op = HessianOperator(model, CE, batches, dtype=torch.float64, bn_mode="train", method=method)
     assert torch.allclose(op(v), H_train @ v, atol=1e-10)
     assert float((H_train - H_eval).abs().max()) > 1e-3  # batch statistics do change the Hessian
     for k, t in model.state_dict().items():
