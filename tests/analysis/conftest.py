@@ -9,8 +9,15 @@ from torch import nn
 
 from deeprelax.analysis._functional import FlatLoss
 
-# Tiny problems: one thread avoids oversubscription on a shared machine (much faster here).
-torch.set_num_threads(1)
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny problems: one thread avoids oversubscription on a shared machine (many times faster
+    there); the previous setting is restored for other test areas."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def small_net(

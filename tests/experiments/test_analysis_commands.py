@@ -51,7 +51,10 @@ SMALL = [
 def fake_data(monkeypatch):
     monkeypatch.setattr(analysis_commands, "load_dataset", _fake_mnist)
     monkeypatch.setattr(analysis_commands, "build_model", lambda name: FAKE_MODELS[name]())
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_analyze_writes_json_and_figures(tmp_path, fake_data, capsys):
