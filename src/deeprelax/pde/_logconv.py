@@ -40,9 +40,9 @@ _BANDED_REACH = 64  # below this reach (in points) the direct banded sum is chea
 _TILT_SPAN = 1000.0  # c (L/2)^2 cap: the tilt's intermediate terms stay below 1e3 (2e-13 rounding)
 
 
-def _block_width(c: float, n: int) -> int:
-    """Rows per block: a few kernel widths, >= 256 when the tilt's rounding allows it."""
-    wide = max(_MIN_BLOCK * 4, int(6.0 / math.sqrt(c)))
+def _block_width(c: float, n: int, least: int = _MIN_BLOCK * 4) -> int:
+    """Rows per block: a few kernel widths, >= ``least`` when the tilt's rounding allows it."""
+    wide = max(least, int(6.0 / math.sqrt(c)))
     cap = int(2.0 * math.sqrt(_TILT_SPAN / c))
     return max(1, min(n, wide, cap))
 
@@ -97,7 +97,7 @@ def _rows_batched(A: np.ndarray, M: np.ndarray, c: float, tol: float):
     B, n = A.shape
     out = np.empty((B, n))
     ok = np.ones(B, dtype=bool)
-    width = _block_width(c, n)
+    width = _block_width(c, n, least=_MIN_BLOCK)
     amax = A.max(axis=1)
     for r0 in range(0, n, width):
         r1 = min(n, r0 + width)
