@@ -24,8 +24,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Each benchmark measures its baseline in the same run and prints ratios; figures are in docs/.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/step_overhead.py
+	$(BIN)/python benchmarks/pde_speed.py
+	$(BIN)/python benchmarks/hessian_speed.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
