@@ -85,3 +85,31 @@ def test_train_rejects_hyper_parameter_the_optimizer_lacks(tmp_path, capsys):
     ]
     assert main(argv) == 1
     assert "Invalid hyper-parameter for sgd: L" in capsys.readouterr().err
+
+
+def _replica_argv(out, *extra):
+    return ["train", "--model", "mnistfc", "--budget", "0.02", "--eval-every", "0.02",
+            "--test-subset", "200", "--bn-refresh-batches", "2", "--out", str(out), "--quiet",
+            "--threads", "1", *extra]
+
+
+def test_train_parle_alone_is_one_replica_and_refuses_to_clobber(tmp_path, capsys):
+    out = tmp_path / "parle"
+    argv = _replica_argv(out, "--optim", "parle", "--L", "2", "--rho-max", "5")
+    assert main(argv) == 0
+    assert "mnistfc/parle (1 replicas)" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["config"]["replicas"] == 1
+    assert summary["config"]["hyper"]["rho_max"] == 5 and summary["config"]["hyper"]["L"] == 2
+    row = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["grad_evals_all_replicas"] == row["grad_evals"]
+    assert main(argv) == 1
+    assert "checkpoint.pt exists; pass --resume" in capsys.readouterr().err
+
+
+def test_train_replica_flags_are_checked(tmp_path, capsys):
+    assert main(_replica_argv(tmp_path / "a", "--optim", "sgd", "--shard")) == 1
+    assert "Invalid shard value: True (only for elastic-sgd, parle)" in capsys.readouterr().err
+    assert main(_replica_argv(tmp_path / "b", "--optim", "parle", "--damping", "0.3")) == 1
+    assert "Invalid hyper-parameter for parle" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "checkpoint.pt").exists()

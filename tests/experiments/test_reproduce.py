@@ -99,3 +99,35 @@ def test_common_column_matches_evaluation_slots(tmp_path):
     }
     assert "error % @ 2.0 EE" in text
     assert cells["sgd"][5].strip() == "2.00" and cells["entropy-sgd"][5].strip() == "1.50"
+
+
+def test_scale_compresses_budget_schedule_and_scoping():
+    full = grid.grid_spec("mnistfc", "entropy-sgd", 0)
+    spec = grid.grid_spec("mnistfc", "entropy-sgd", 0, scale=0.1)
+    assert spec.budget == pytest.approx(20.0)
+    assert spec.lr_schedule == "0:0.1,10:0.02,15:0.004"
+    assert spec.hyper["scoping"] == pytest.approx(full.hyper["scoping"] / 0.1)
+    # the scoped coupling at the end of the budget matches the full protocol's within 1 %
+    steps_full, steps = full.budget * 469 / 20, spec.budget * 469 / 20
+    g_full = full.hyper["gamma"] * (1 + full.hyper["scoping"]) ** steps_full
+    g = spec.hyper["gamma"] * (1 + spec.hyper["scoping"]) ** steps
+    assert g == pytest.approx(g_full, rel=0.05)
+    assert grid.grid_spec("lenet", "sgd", 0, scale=0.5).lr_schedule == "0:0.1,25:0.02,37.5:0.004"
+    assert "scoping" not in grid.grid_spec("mnistfc", "hj", 0, scale=0.1).hyper
+    for bad in (0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="Invalid scale value"):
+            grid.grid_spec("mnistfc", "sgd", 0, scale=bad)
+
+
+def test_replica_methods_in_the_grid(tmp_path, tiny_mnist, monkeypatch):
+    table, _ = R.reproduce(
+        ["mnistfc"], ["sgd", "parle"], 1, tmp_path, quick=True, quiet=True,
+        log=lambda *a, **k: None,
+    )
+    summary = json.loads((tmp_path / "mnistfc" / "parle" / "seed0" / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["config"]["replicas"] == 1
+    assert summary["config"]["hyper"]["L"] == 4
+    assert "| parle | 1/1 |" in table
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match="Invalid methods value: sgd under torchrun"):
+        R.reproduce(["mnistfc"], ["sgd", "parle"], 1, tmp_path, quick=True, quiet=True)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 __all__ = ["register"]
 
-METHODS = ("sgd", "entropy-sgd", "hj", "prox-sgd", "heat")
+METHODS = ("sgd", "entropy-sgd", "hj", "prox-sgd", "heat", "elastic-sgd", "parle")
+#: methods trained one replica per process (launch with torchrun; alone, one replica)
+REPLICA_METHODS = ("elastic-sgd", "parle")
 
 # (flag, keyword, type, help) for the optimizer hyper-parameters; unset flags keep class defaults
 _HYPER = (
@@ -46,7 +48,14 @@ _HYPER = (
         float,
         "weight of the newest inner iterate in the running mean (default 0.25)",
     ),
-    ("--rho", "rho", float, "weight of the plain gradient in the outer direction (default 0)"),
+    (
+        "--rho",
+        "rho",
+        float,
+        "entropy-sgd/hj/prox-sgd/heat: weight of the plain gradient in the outer direction "
+        "(default 0); elastic-sgd/parle: elastic coupling to the reference (0.03 / 1)",
+    ),
+    ("--rho-max", "rho_max", float, "elastic-sgd/parle only: cap on the scoped coupling rho"),
     ("--damping", "damping", float, "hj only: weight of the new gradient in p (default 0.25)"),
 )
 
@@ -93,6 +102,10 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
         help="train one model with one optimizer under the paper's protocol",
+        epilog="elastic-sgd and parle train one replica per process: launch with "
+        "`torchrun --standalone --nproc-per-node N -m deeprelax train --optim parle ...` "
+        "(multi-node: torchrun --nnodes M --rdzv-backend c10d --rdzv-endpoint HOST:PORT). "
+        "Their budget counts effective epochs per replica; metrics.jsonl also reports all replicas'.",
         description="Trains MODEL on DATASET with OPTIM for BUDGET effective epochs (gradient evaluations / "
         "batches per epoch; batch 128, a fresh minibatch for every gradient evaluation). Every --eval-every "
         "effective epochs it refreshes the batch-norm statistics at the current weights, evaluates on the "
@@ -144,7 +157,16 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--telemetry", action="store_true", help="log the optimizer's telemetry in metrics.jsonl"
     )
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument(
+        "--shard",
+        action="store_true",
+        help="elastic-sgd/parle: each replica samples from its own 1/n of the training set",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/checkpoint.pt (automatic after a torchrun restart)",
+    )
     _common_data(p)
     p.set_defaults(func=cmd_train)
 
@@ -163,7 +185,8 @@ def _register_reproduce(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--methods",
         default="sgd,entropy-sgd,hj,heat",
-        help="comma-separated (default sgd,entropy-sgd,hj,heat; also prox-sgd)",
+        help="comma-separated (default sgd,entropy-sgd,hj,heat; also prox-sgd, and elastic-sgd, "
+        "parle, which train one replica per process: alone, or all ranks under torchrun)",
     )
     p.add_argument("--seeds", type=int, default=3, help="number of seeds, 42, 43, ... (default 3)")
     p.add_argument("--out", required=True, help="output folder")
@@ -179,6 +202,14 @@ def _register_reproduce(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--until", type=float, help="stop every run at this many effective epochs (resumable)"
+    )
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="compress the protocol in time: budgets and lr breakpoints x SCALE, scoping rates "
+        "/ SCALE (default 1 = the paper's budgets; 0.1 fits 2 CPU cores in about 2 hours "
+        "for mnistfc and lenet)",
     )
     _common_data(p)
     p.set_defaults(func=cmd_reproduce)
@@ -196,22 +227,44 @@ def _threads(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     _threads(args)
     from .models import MODEL_DATASETS
-    from .run import RunSpec, run_experiment
-    from .trainer import LRSchedule
+    from .run import run_experiment
 
     if args.model not in MODEL_DATASETS:
         raise ValueError(
             f"Invalid model value: {args.model!r} (choose from {', '.join(MODEL_DATASETS)})"
         )
     out = Path(args.out)
+    if args.shard and args.optim not in REPLICA_METHODS:
+        raise ValueError(f"Invalid shard value: True (only for {', '.join(REPLICA_METHODS)})")
+    if args.optim in REPLICA_METHODS:
+        return _train_replicas(args, out)
     if (out / "checkpoint.pt").exists() and not args.resume:
         raise ValueError(
             f"{out / 'checkpoint.pt'} exists; pass --resume to continue that run or choose another --out"
         )
+    spec = _spec(args)
+    summary = run_experiment(
+        spec,
+        out,
+        resume=args.resume,
+        quiet=args.quiet,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        device=args.device,
+    )
+    _print_summary(args, summary, out)
+    return 0
+
+
+def _spec(args: argparse.Namespace):
+    from .models import MODEL_DATASETS
+    from .run import RunSpec
+    from .trainer import LRSchedule
+
     schedule = str(LRSchedule.parse(args.lr_schedule if args.lr_schedule else args.lr))
     hyper = {dest: getattr(args, dest) for _, dest, _, _ in _HYPER}
     hyper["nesterov"] = args.nesterov
-    spec = RunSpec(
+    return RunSpec(
         model=args.model,
         dataset=args.dataset or MODEL_DATASETS[args.model],
         optim=args.optim,
@@ -225,22 +278,40 @@ def cmd_train(args: argparse.Namespace) -> int:
         test_subset=args.test_subset,
         telemetry=args.telemetry,
     )
-    summary = run_experiment(
-        spec,
+
+
+def _train_replicas(args: argparse.Namespace, out: Path) -> int:
+    """elastic-sgd / parle: this process is one replica of a torchrun job (or the only one)."""
+    import os
+
+    from .distributed import run_distributed_experiment
+
+    summary = run_distributed_experiment(
+        _spec(args),
         out,
-        resume=args.resume,
+        resume=True if args.resume else None,  # None: resume after a torchrun restart
         quiet=args.quiet,
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,
         device=args.device,
+        shard=args.shard,
+        refuse_existing=True,
     )
+    if int(os.environ.get("RANK", "0")) == 0:
+        _print_summary(args, summary, out)
+    return 0
+
+
+def _print_summary(args: argparse.Namespace, summary: dict, out: Path) -> None:
     final = summary["final"] or {}
+    replicas = summary.get("config", {}).get("replicas")
+    who = f" ({replicas} replicas)" if replicas else ""
     print(
-        f"{summary['status']}: {args.model}/{args.optim} test error {final.get('test_error', float('nan')):.2f} % "
+        f"{summary['status']}: {args.model}/{args.optim}{who} test error "
+        f"{final.get('test_error', float('nan')):.2f} % "
         f"@ {summary['effective_epochs']:.2f} effective epochs ({summary['wall_s']:.0f} s); "
         f"metrics in {out / 'metrics.jsonl'}"
     )
-    return 0
 
 
 def _split(text: str, name: str) -> list[str]:
@@ -267,7 +338,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         device=args.device,
         quiet=args.quiet,
         until=args.until,
+        scale=args.scale,
     )
+    if not table:  # a torchrun rank other than 0
+        return 0
     print(table)
     for f in figures:
         print(f"figure: {f}")

@@ -45,6 +45,10 @@ METHOD_HYPER: dict[str, dict[str, Any]] = {
     "prox-sgd": {"L": 20, "gamma": 1e-3, "scoping": 1e-3, "inner_lr": 0.1},
     # Gaussian perturbations of std sqrt(1/gamma) = 0.01 per weight
     "heat": {"L": 20, "gamma": 1e4},
+    # one replica per process under torchrun (alone: one replica); the defaults of
+    # deeprelax.experiments.distributed (the authors' Parle, PAPER.md §5.8)
+    "elastic-sgd": {},
+    "parle": {},
 }
 
 #: The paper's cells, "error % @ effective epochs" (PAPER.md §8, authors' notes (a); HEAT from the
@@ -77,14 +81,23 @@ QUICK: dict[str, Any] = {
     "test_subset": 2000,
     "bn_refresh_batches": 20,
     "lr_schedule": "0:0.1",
-    "L": {"entropy-sgd": 4, "hj": 4, "prox-sgd": 4, "heat": 4},
+    "L": {"entropy-sgd": 4, "hj": 4, "prox-sgd": 4, "heat": 4, "parle": 4},
 }
 
 SEED_BASE = 42  # seeds 42, 43, 44, ... as in the authors' sibling scripts
 
 
-def grid_spec(model: str, method: str, seed_index: int, quick: bool = False) -> RunSpec:
-    """The :class:`RunSpec` of one grid cell and seed."""
+def grid_spec(
+    model: str, method: str, seed_index: int, quick: bool = False, scale: float = 1.0
+) -> RunSpec:
+    """The :class:`RunSpec` of one grid cell and seed.
+
+    ``scale`` compresses the protocol in time: the budget and the learning-rate schedule's
+    breakpoints are multiplied by ``scale`` and a scoping rate g1 is divided by it, so that
+    the coupling reaches the same gamma at the same fraction of the budget
+    ((1 + g1/s)^(k s) ~ (1 + g1)^k). ``scale=1`` is the paper's protocol."""
+    if not (isinstance(scale, int | float) and 0 < scale <= 1):
+        raise ValueError(f"Invalid scale value: {scale!r} (need 0 < scale <= 1)")
     if model not in BUDGETS:
         raise ValueError(f"Invalid model value: {model!r} (choose from {', '.join(BUDGETS)})")
     if method not in METHOD_HYPER:
@@ -103,6 +116,14 @@ def grid_spec(model: str, method: str, seed_index: int, quick: bool = False) -> 
         lr_schedule=LR_SCHEDULES[model],
         hyper=hyper,
     )
+    if scale != 1:
+        spec.budget = BUDGETS[model] * scale
+        spec.lr_schedule = ",".join(
+            f"{float(at) * scale:g}:{lr}"
+            for at, lr in (part.split(":") for part in LR_SCHEDULES[model].split(","))
+        )
+        if spec.hyper.get("scoping"):
+            spec.hyper["scoping"] = spec.hyper["scoping"] / scale
     if quick:
         spec.budget = QUICK["budget"]
         spec.eval_every = QUICK["eval_every"]

@@ -11,6 +11,7 @@ has compared all methods early rather than one method fully.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -162,25 +163,43 @@ def reproduce(
     device: str = "auto",
     quiet: bool = False,
     until: float | None = None,
+    scale: float = 1.0,
     log=print,
 ) -> tuple[str, list[Path]]:
     """Run (or resume) the grid and write ``table.md`` and figures; returns (table, figure paths).
 
     ``stages``: bring every run to each of these effective epochs in turn; ``until``: stop every
-    run there (checkpoint kept; a later call without it continues to the budget)."""
+    run there (checkpoint kept; a later call without it continues to the budget). ``scale``:
+    the protocol compressed in time (:func:`~deeprelax.experiments.grid.grid_spec`).
+
+    ``elastic-sgd`` and ``parle`` train one replica per process: launched by torchrun, every
+    process runs this function and rank 0 writes the table; alone, they train one replica. Under
+    torchrun only those two methods can be in ``methods``."""
+    from .distributed import DISTRIBUTED_OPTIMIZERS, run_distributed_experiment
+
     if seeds < 1:
         raise ValueError(f"Invalid seeds value: {seeds}")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    single = [m for m in methods if m not in DISTRIBUTED_OPTIMIZERS]
+    if world > 1 and single:
+        raise ValueError(
+            f"Invalid methods value: {','.join(single)} under torchrun (WORLD_SIZE={world}); "
+            f"only {', '.join(DISTRIBUTED_OPTIMIZERS)} train as replicas, run the rest without torchrun"
+        )
+    lead = int(os.environ.get("RANK", "0")) == 0
+    if not lead:
+        log = _silent
     if until is not None and not until > 0:
         raise ValueError(f"Invalid until value: {until}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     specs = {
-        (m, meth, s): grid_spec(m, meth, s, quick)
+        (m, meth, s): grid_spec(m, meth, s, quick, scale)
         for m in models
         for meth in methods
         for s in range(seeds)
     }
-    header = _header(quick, models, methods, seeds)
+    header = _header(quick, models, methods, seeds, scale)
     data_cache: dict[str, Any] = {}
     plan: list[float | None] = sorted(s for s in set(stages or []) if until is None or s < until)
     plan.append(until)
@@ -200,23 +219,39 @@ def reproduce(
                 f"[reproduce] {model} / {method} / seed {spec.seed} -> "
                 f"{until if until is not None else spec.budget:g} EE ({path})"
             )
+            runner = (
+                run_distributed_experiment if method in DISTRIBUTED_OPTIMIZERS else run_experiment
+            )
             try:
-                run_experiment(
+                runner(
                     spec,
                     path,
                     resume=True,
                     until=until,
-                    quiet=quiet,
+                    quiet=quiet or not lead,
                     device=device,
                     data=data_cache[spec.dataset],
                 )
             except TrainingStopped as exc:
                 log(f"[reproduce] {model} / {method} / seed {spec.seed}: {exc}", file=sys.stderr)
-            write_table(out, models, methods, seeds, header)
-            write_figures(out, models, methods, seeds, " (quick preset)" if quick else "")
+            if lead:
+                write_table(out, models, methods, seeds, header)
+                write_figures(out, models, methods, seeds, _suffix(quick, scale))
+    if not lead:
+        return "", []
     table = write_table(out, models, methods, seeds, header)
-    figures = write_figures(out, models, methods, seeds, " (quick preset)" if quick else "")
+    figures = write_figures(out, models, methods, seeds, _suffix(quick, scale))
     return table, figures
+
+
+def _silent(*args: Any, **kwargs: Any) -> None:
+    pass
+
+
+def _suffix(quick: bool, scale: float) -> str:
+    if quick:
+        return " (quick preset)"
+    return f" (protocol compressed x{scale:g})" if scale != 1 else ""
 
 
 def _reached(path: Path) -> float:
@@ -224,7 +259,9 @@ def _reached(path: Path) -> float:
     return rows[-1]["effective_epochs"] if rows else 0.0
 
 
-def _header(quick: bool, models: list[str], methods: list[str], seeds: int) -> str:
+def _header(
+    quick: bool, models: list[str], methods: list[str], seeds: int, scale: float = 1.0
+) -> str:
     head = (
         f"## Validation error (%) @ effective epochs — models {', '.join(models)}; methods "
         f"{', '.join(methods)}; {seeds} seed(s); mean ± sample std over seeds"
@@ -234,5 +271,11 @@ def _header(quick: bool, models: list[str], methods: list[str], seeds: int) -> s
             "\n\n**Quick preset** (`--quick`): 1 effective epoch, evaluations every 0.25 EE on the "
             "first 2,000 test images, BN refreshed on 20 batches, inner loops L = 4, constant "
             "lr 0.1. A pipeline demonstration, not comparable to the paper's cells."
+        )
+    elif scale != 1:
+        head += (
+            f"\n\n**Protocol compressed x{scale:g}** (`--scale {scale:g}`): budgets and the "
+            f"learning-rate breakpoints x{scale:g}, scoping rates /{scale:g}; every other setting "
+            "as in the full grid. The paper's cells (right) are at the full budgets."
         )
     return head
