@@ -326,6 +326,16 @@ class RelaxedOptimizer(Optimizer):
             "the parameters were left at the last finite anchor x"
         )
 
+    def _keep_sgd_direction(self, params: list[Tensor], grads: list[Tensor], wd: float) -> None:
+        """L = 0, plain SGD: the direction g + wd x, formed out of place as torch.optim.SGD does."""
+        self._sgd_direction = (
+            torch._foreach_add(grads, params, alpha=wd) if wd else [g.clone() for g in grads]
+        )
+
+    def _take_sgd_direction(self, params: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        direction, self._sgd_direction = self._sgd_direction, None
+        return params, direction
+
     def _add_noise(self, ys: list[Tensor], std: float, ops: ListOps) -> None:
         """y <- y + std * N(0, I), drawn from the optimizer's generator, parameter by parameter."""
         noise = [self._scratch_like(y) for y in ys]

@@ -127,9 +127,7 @@ class EntropySGD(RelaxedOptimizer):
         ops = self._ops(group, params)
         wd = group["weight_decay"]
         if group["L"] == 0:  # plain SGD: the direction is formed out of place, as torch.optim.SGD does
-            self._sgd_direction = (
-                torch._foreach_add(grads, params, alpha=wd) if wd else [g.clone() for g in grads]
-            )
+            self._keep_sgd_direction(params, grads, wd)
             return
         anchors = self.buffers(params, "anchor")
         mean = self.buffers(params, "inner_mean")
@@ -175,8 +173,7 @@ class EntropySGD(RelaxedOptimizer):
 
     def _direction(self, group, params, coupling):
         if group["L"] == 0:
-            direction, self._sgd_direction = self._sgd_direction, None
-            return params, direction
+            return self._take_sgd_direction(params)
         anchors = self.buffers(params, "anchor")
         mean = self.buffers(params, "inner_mean")
         self._ops(group, params).sub_from_(mean, anchors)  # mean <- x - mu

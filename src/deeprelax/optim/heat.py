@@ -75,9 +75,7 @@ class Heat(RelaxedOptimizer):
         ops = self._ops(group, params)
         wd, L = group["weight_decay"], group["L"]
         if L == 0:
-            self._sgd_direction = (
-                torch._foreach_add(grads, params, alpha=wd) if wd else [g.clone() for g in grads]
-            )
+            self._keep_sgd_direction(params, grads, wd)
             return
         anchors = self.buffers(params, "anchor")
         total = self.buffers(params, "heat_grad_sum")
@@ -98,8 +96,7 @@ class Heat(RelaxedOptimizer):
 
     def _direction(self, group, params, coupling):
         if group["L"] == 0:
-            direction, self._sgd_direction = self._sgd_direction, None
-            return params, direction
+            return self._take_sgd_direction(params)
         ops = self._ops(group, params)
         anchors = self.buffers(params, "anchor")
         total = self.buffers(params, "heat_grad_sum")

@@ -78,9 +78,7 @@ class HJ(RelaxedOptimizer):
         ops = self._ops(group, params)
         wd, L = group["weight_decay"], group["L"]
         if L == 0:
-            self._sgd_direction = (
-                torch._foreach_add(grads, params, alpha=wd) if wd else [g.clone() for g in grads]
-            )
+            self._keep_sgd_direction(params, grads, wd)
             return
         anchors = self.buffers(params, "anchor")
         p_vec = self.buffers(params, "hj_direction")
@@ -99,6 +97,5 @@ class HJ(RelaxedOptimizer):
 
     def _direction(self, group, params, coupling):
         if group["L"] == 0:
-            direction, self._sgd_direction = self._sgd_direction, None
-            return params, direction
+            return self._take_sgd_direction(params)
         return self.buffers(params, "anchor"), self.buffers(params, "hj_direction")
