@@ -16,6 +16,8 @@ COLORS = {
     "hj": "green",
     "heat": "magenta",
     "prox-sgd": "blue",
+    "elastic-sgd": "orange",
+    "parle": "teal",
 }
 LABELS = {
     "sgd": "SGD",
@@ -23,6 +25,8 @@ LABELS = {
     "hj": "HJ",
     "heat": "HEAT",
     "prox-sgd": "Prox-SGD (H-ESGD)",
+    "elastic-sgd": "Elastic-SGD",
+    "parle": "Parle",
 }
 
 
