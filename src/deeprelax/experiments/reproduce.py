@@ -44,9 +44,10 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def collect(out: Path, model: str, method: str, seeds: int) -> dict[str, Any]:
+def collect(out: str | Path, model: str, method: str, seeds: int) -> dict[str, Any]:
     """Seed-aligned curves of one cell (evaluations happen at the same gradient counts for every
     seed, so curves align by index; partial runs are cut to the shortest)."""
+    out = Path(out)
     runs = [run_dir(out, model, method, s) for s in range(seeds)]
     curves = [_read_metrics(r / "metrics.jsonl") for r in runs]
     curves = [c for c in curves if c]
