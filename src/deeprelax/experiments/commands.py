@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="the quick reproduction preset (mnistfc, 1 effective epoch, 4 methods)",
         description="Runs `deeprelax reproduce --quick` into --out, prints the table and names the figure. "
-        "About 2-3 minutes on 2 CPU cores; re-running reuses finished runs.",
+        "About a minute on 2 CPU cores; re-running reuses finished runs.",
     )
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
