@@ -165,7 +165,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue from OUT/checkpoint.pt (automatic after a torchrun restart)",
+        help="continue from OUT/checkpoint.pt (elastic-sgd/parle: automatic after a torchrun restart)",
     )
     _common_data(p)
     p.set_defaults(func=cmd_train)
