@@ -97,11 +97,11 @@ def test_unknown_dataset():
 def test_mnist1d_generated_then_cached(tmp_path):
     (x, y), (xt, yt) = D.load_dataset("mnist1d", cache_dir=tmp_path)
     assert x.shape == (4000, 40) and xt.shape == (1000, 40) and y.dtype == torch.int64
-    assert (tmp_path / "mnist1d.pt").is_file()
+    assert (tmp_path / "mnist1d.npz").is_file()
     (x2, _), _ = D.load_dataset("mnist1d", cache_dir=tmp_path)
     assert torch.equal(x, x2)
-    (tmp_path / "mnist1d.pt").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match=r"mnist1d\.pt: corrupt MNIST-1D cache"):
+    (tmp_path / "mnist1d.npz").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"mnist1d\.npz: corrupt MNIST-1D cache"):
         D.load_dataset("mnist1d", cache_dir=tmp_path)
 
 
@@ -144,9 +144,9 @@ def test_cifar10_pipeline_and_cache(tmp_path):
         np.concatenate([batches[n][b"data"] for n in D.CIFAR_TRAIN]), batches["test_batch"][b"data"]
     )
     assert np.allclose(x.reshape(30, -1).numpy(), expected, atol=1e-5)
-    assert (cache / "cifar10-zca.pt").is_file()
+    assert (cache / "cifar10-zca.npz").is_file()
     # second call reads the cache: make the whitening unavailable to prove it is not recomputed
-    import deeprelax.experiments.data as mod
+    import deeprelax.experiments.cifar10 as mod
 
     orig, mod.zca_whiten = mod.zca_whiten, None
     try:

