@@ -13,6 +13,7 @@ import sys
 # (module that provides ``register(subparsers)``), in the order they appear in --help.
 _COMMAND_MODULES = (
     "deeprelax.experiments.commands",  # train, reproduce, models, demo
+    "deeprelax.experiments.report_commands",  # report, export
     "deeprelax.experiments.pde_commands",  # figure, verify
     "deeprelax.experiments.analysis_commands",  # analyze
 )

@@ -38,7 +38,7 @@ def test_quick_grid_runs_writes_table_and_figure_then_skips(tmp_path, tiny_mnist
     assert "Quick preset" in table and "1.08 ± 0.02 @ 120" in table
     assert table.count("| 1/1 |") == 4
     # a second call finds every run finished and trains nothing
-    monkeypatch.setattr(R, "run_experiment", lambda *a, **k: pytest.fail("re-ran a finished run"))
+    monkeypatch.setattr(R, "run_one", lambda *a, **k: pytest.fail("re-ran a finished run"))
     R.reproduce(["mnistfc"], methods, 1, tmp_path, quick=True, quiet=True, log=lambda *a, **k: None)
 
 

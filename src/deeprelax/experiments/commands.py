@@ -211,6 +211,15 @@ def _register_reproduce(subparsers: argparse._SubParsersAction) -> None:
         "/ SCALE (default 1 = the paper's budgets; 0.1 fits 2 CPU cores in about 2 hours "
         "for mnistfc and lenet)",
     )
+    p.add_argument(
+        "--jobs", type=int, default=1, help="runs at once, one process and torch thread each"
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        help="seconds: start no run after it, pause running ones at their next evaluation",
+    )
+    p.add_argument("--results", help="export every finished run's small files to this folder")
     _common_data(p)
     p.set_defaults(func=cmd_reproduce)
 
@@ -339,6 +348,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         until=args.until,
         scale=args.scale,
+        jobs=args.jobs,
+        time_limit=args.time_limit,
+        results=args.results,
     )
     if not table:  # a torchrun rank other than 0
         return 0

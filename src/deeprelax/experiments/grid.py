@@ -13,7 +13,15 @@ from typing import Any
 from .models import MODEL_DATASETS
 from .run import RunSpec
 
-__all__ = ["BUDGETS", "LR_SCHEDULES", "METHOD_HYPER", "PAPER_CELLS", "QUICK", "grid_spec"]
+__all__ = [
+    "BUDGETS",
+    "LR_SCHEDULES",
+    "METHOD_HYPER",
+    "PAPER_CELLS",
+    "QUICK",
+    "grid_spec",
+    "paper_best",
+]
 
 #: effective-epoch budget per model (the x-range of the paper's figures / its largest cell)
 BUDGETS: dict[str, float] = {"mnistfc": 200.0, "lenet": 100.0, "allcnn": 200.0}
@@ -70,6 +78,14 @@ PAPER_CELLS: dict[tuple[str, str], str] = {
     ("allcnn", "prox-sgd"): "7.82 ± 0.04 @ 200",
     ("allcnn", "heat"): "9.05 ± 0.04 @ 150",
 }
+
+
+def paper_best(model: str) -> float | None:
+    """The lowest error (%) among the paper's cells for ``model`` (the leading figure of each
+    cell in :data:`PAPER_CELLS`); ``None`` for a model without cells."""
+    values = [float(cell.split()[0]) for (m, _), cell in PAPER_CELLS.items() if m == model]
+    return min(values) if values else None
+
 
 #: The ``--quick`` preset (``deeprelax demo``): mnistfc, 1 effective epoch, 1 seed, evaluations
 #: every 0.25 EE on the first 2,000 test images with a 20-batch BN refresh, and inner loops

@@ -13,19 +13,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .figures import plot_validation
-from .grid import PAPER_CELLS, grid_spec
-from .run import is_finished, run_experiment
-from .trainer import TrainingStopped
+from .grid import PAPER_CELLS, grid_spec, paper_best
+from .jobs import Task, run_one, run_tasks
+from .run import is_finished
 
 __all__ = ["collect", "reproduce", "write_table"]
-
-PAPER_REFERENCE = {"mnistfc": 1.08, "lenet": 0.50, "allcnn": 7.89}
 
 
 def run_dir(out: Path, model: str, method: str, seed_index: int) -> Path:
@@ -145,7 +144,7 @@ def write_figures(
                     curves,
                     out / f"{model}_valid.png",
                     f"{model}: validation error{suffix}",
-                    PAPER_REFERENCE.get(model),
+                    paper_best(model),
                 )
             )
     return paths
@@ -165,6 +164,9 @@ def reproduce(
     quiet: bool = False,
     until: float | None = None,
     scale: float = 1.0,
+    jobs: int = 1,
+    time_limit: float | None = None,
+    results: str | Path | None = None,
     log=print,
 ) -> tuple[str, list[Path]]:
     """Run (or resume) the grid and write ``table.md`` and figures; returns (table, figure paths).
@@ -172,14 +174,22 @@ def reproduce(
     ``stages``: bring every run to each of these effective epochs in turn; ``until``: stop every
     run there (checkpoint kept; a later call without it continues to the budget). ``scale``:
     the protocol compressed in time (:func:`~deeprelax.experiments.grid.grid_spec`).
+    ``jobs``: runs at once, each in its own process with one torch thread (same files as one at
+    a time). ``time_limit`` (seconds): start no run after it and pause running ones at their
+    first evaluation past it (resumable). ``results``: export every finished run's small files
+    there (:func:`~deeprelax.experiments.results.export_runs`).
 
     ``elastic-sgd`` and ``parle`` train one replica per process: launched by torchrun, every
     process runs this function and rank 0 writes the table; alone, they train one replica. Under
     torchrun only those two methods can be in ``methods``."""
-    from .distributed import DISTRIBUTED_OPTIMIZERS, run_distributed_experiment
+    from .distributed import DISTRIBUTED_OPTIMIZERS
 
     if seeds < 1:
         raise ValueError(f"Invalid seeds value: {seeds}")
+    if jobs < 1:
+        raise ValueError(f"Invalid jobs value: {jobs}")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"Invalid time_limit value: {time_limit}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     single = [m for m in methods if m not in DISTRIBUTED_OPTIMIZERS]
     if world > 1 and single:
@@ -187,6 +197,8 @@ def reproduce(
             f"Invalid methods value: {','.join(single)} under torchrun (WORLD_SIZE={world}); "
             f"only {', '.join(DISTRIBUTED_OPTIMIZERS)} train as replicas, run the rest without torchrun"
         )
+    if world > 1 and jobs > 1:
+        raise ValueError(f"Invalid jobs value: {jobs} under torchrun (WORLD_SIZE={world})")
     lead = int(os.environ.get("RANK", "0")) == 0
     if not lead:
         log = _silent
@@ -201,48 +213,83 @@ def reproduce(
         for s in range(seeds)
     }
     header = _header(quick, models, methods, seeds, scale)
-    data_cache: dict[str, Any] = {}
+    stop_at = time.time() + time_limit if time_limit is not None else None
+    suffix = _suffix(quick, scale)
+
+    def refresh() -> None:
+        if lead:
+            write_table(out, models, methods, seeds, header)
+            write_figures(out, models, methods, seeds, suffix)
+            if results is not None:
+                from .results import export_runs
+
+                export_runs(out, results, quiet=True)
+
+    options = dict(
+        quiet=quiet or not lead,
+        device=device,
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+        stop_at=stop_at,
+    )
     plan: list[float | None] = sorted(s for s in set(stages or []) if until is None or s < until)
     plan.append(until)
     for stage in plan:
-        for (model, method, s), spec in specs.items():
-            path = run_dir(out, model, method, s)
-            if is_finished(path) or _status(path) == "diverged":
-                continue
-            until = stage if stage is not None and stage < spec.budget else None
-            if until is not None and _reached(path) >= until - 1e-9:
-                continue
-            if spec.dataset not in data_cache:
-                from .data import load_dataset
-
-                data_cache = {spec.dataset: load_dataset(spec.dataset, data_dir, cache_dir)}
-            log(
-                f"[reproduce] {model} / {method} / seed {spec.seed} -> "
-                f"{until if until is not None else spec.budget:g} EE ({path})"
+        tasks = _stage_tasks(out, specs, stage)
+        if jobs == 1:
+            _run_inline(tasks, options, log, refresh)
+        else:
+            run_tasks(
+                tasks,
+                jobs,
+                on_start=lambda t: log(f"[reproduce] {t.label} started ({t.path})"),
+                on_done=lambda t, status, msg: (_report(log, t, status, msg), refresh()),
+                **options,
             )
-            runner = (
-                run_distributed_experiment if method in DISTRIBUTED_OPTIMIZERS else run_experiment
-            )
-            try:
-                runner(
-                    spec,
-                    path,
-                    resume=True,
-                    until=until,
-                    quiet=quiet or not lead,
-                    device=device,
-                    data=data_cache[spec.dataset],
-                )
-            except TrainingStopped as exc:
-                log(f"[reproduce] {model} / {method} / seed {spec.seed}: {exc}", file=sys.stderr)
-            if lead:
-                write_table(out, models, methods, seeds, header)
-                write_figures(out, models, methods, seeds, _suffix(quick, scale))
+        if stop_at is not None and time.time() >= stop_at:
+            log("[reproduce] time limit reached; unfinished runs resume on the next call")
+            break
     if not lead:
         return "", []
+    refresh()
     table = write_table(out, models, methods, seeds, header)
-    figures = write_figures(out, models, methods, seeds, _suffix(quick, scale))
-    return table, figures
+    return table, write_figures(out, models, methods, seeds, suffix)
+
+
+def _stage_tasks(out: Path, specs: dict, stage: float | None) -> list[Task]:
+    """The runs that still have work to do up to ``stage`` (None: the budget)."""
+    tasks = []
+    for (model, method, s), spec in specs.items():
+        path = run_dir(out, model, method, s)
+        if is_finished(path) or _status(path) == "diverged":
+            continue
+        until = stage if stage is not None and stage < spec.budget else None
+        if until is not None and _reached(path) >= until - 1e-9:
+            continue
+        label = f"{model} / {method} / seed {spec.seed} -> {until if until is not None else spec.budget:g} EE"
+        tasks.append(Task(label, spec.config(), str(path), until))
+    return tasks
+
+
+def _run_inline(tasks: list[Task], options: dict, log, refresh) -> None:
+    data: dict[str, Any] = {}
+    for task in tasks:
+        dataset = task.spec["dataset"]
+        if dataset not in data:
+            from .data import load_dataset
+
+            data = {dataset: load_dataset(dataset, options["data_dir"], options["cache_dir"])}
+        log(f"[reproduce] {task.label} ({task.path})")
+        status, message = run_one(task, threads=None, data=data[dataset], **options)
+        _report(log, task, status, message)
+        refresh()
+
+
+def _report(log, task: Task, status: str, message: str | None) -> None:
+    if message:
+        log(f"[reproduce] {task.label}: {status}: {message}", file=sys.stderr)
+    elif status != "finished":
+        log(f"[reproduce] {task.label}: {status}")
 
 
 def _silent(*args: Any, **kwargs: Any) -> None:

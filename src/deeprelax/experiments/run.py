@@ -74,12 +74,14 @@ def run_experiment(
     cache_dir: str | None = None,
     device: str = "auto",
     data: tuple | None = None,
+    stop_at: float | None = None,
 ) -> dict[str, Any]:
     """Build model, data and optimizer from ``spec`` and train into ``out_dir``; returns the summary.
 
     Seeds: ``torch.manual_seed(seed)`` before building the model (initialization; dropout then
     draws from the same global stream, whose state is checkpointed), the minibatch sampler uses
-    ``seed`` and the optimizer noise ``seed + 10007``.
+    ``seed`` and the optimizer noise ``seed + 10007``. ``until`` / ``stop_at``: pause (resumable)
+    at the first evaluation past that many effective epochs / that ``time.time()``.
     """
     if spec.model in MODEL_DATASETS and MODEL_DATASETS[spec.model] != spec.dataset:
         raise ValueError(
@@ -108,6 +110,7 @@ def run_experiment(
         seed=spec.seed,
         until=until,
         quiet=quiet,
+        stop_at=stop_at,
     )
     trainer = Trainer(model, optimizer, train, test, config, out_dir, run_config=spec.config())
     return trainer.run(resume=resume)

@@ -118,6 +118,8 @@ class TrainConfig:
     ``test_subset``: evaluate on the first n test examples only (``None`` = all).
     ``until``: pause (checkpoint kept, run not finished) at the first evaluation at or past this
     many effective epochs; a later ``run(resume=True)`` continues on the same trajectory.
+    ``stop_at``: pause likewise at the first evaluation at or after this wall-clock time
+    (``time.time()`` seconds), so that a job with a time limit keeps a resumable checkpoint.
     """
 
     budget: float
@@ -130,6 +132,7 @@ class TrainConfig:
     seed: int = 0
     until: float | None = None
     quiet: bool = False
+    stop_at: float | None = None
 
     def __post_init__(self) -> None:
         if not (self.budget > 0 and math.isfinite(self.budget)):
@@ -400,10 +403,9 @@ class Trainer:
                             loss=f"{loss_value:.4f}",
                             test_err=f"{self.metrics[-1]['test_error']:.2f}%",
                         )
-                    if (
-                        cfg.until is not None
-                        and ee >= cfg.until - 1e-9
-                        and self.grad_evals < total - 1e-9
+                    if self.grad_evals < total - 1e-9 and (
+                        (cfg.until is not None and ee >= cfg.until - 1e-9)
+                        or (cfg.stop_at is not None and time.time() >= cfg.stop_at)
                     ):
                         status = "paused"
                         break
