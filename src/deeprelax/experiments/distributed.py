@@ -53,7 +53,7 @@ from deeprelax.optim._distributed import check_agreement, world
 from deeprelax.optim.elastic_sgd import ElasticSGD
 from deeprelax.optim.parle import Parle
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, resuming_from, save_checkpoint
 from .data import load_dataset
 from .models import MODEL_DATASETS, MODELS, build_model
 from .run import NOISE_SEED_OFFSET, RunSpec
@@ -392,8 +392,9 @@ class ReplicaTrainer(Trainer):
             path = self.checkpoint_path
             if path is not None and path.exists():
                 try:
-                    blob = load_checkpoint(path)
-                    message, replicas, common = self._check_blob(path, blob)
+                    with resuming_from(path):  # a malformed file must not leave ranks waiting
+                        blob = load_checkpoint(path)
+                        message, replicas, common = self._check_blob(path, blob)
                 except ValueError as exc:
                     message = str(exc)
             else:
@@ -409,7 +410,8 @@ class ReplicaTrainer(Trainer):
         else:
             box = [replicas[0]]
         common = _broadcast(common, self.rank, self.replicas)
-        self._apply(box[0], common)
+        with resuming_from(self.checkpoint_path):
+            self._apply(box[0], common)
         return True
 
     def _check_blob(self, path: Path, blob: dict[str, Any]) -> tuple[str | None, Any, Any]:

@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.dropout import _DropoutNd
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, resuming_from, save_checkpoint
 
 __all__ = [
     "LRSchedule",
@@ -371,7 +371,8 @@ class Trainer:
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             if resume and (self.out_dir / "checkpoint.pt").exists():
-                self._restore()
+                with resuming_from(self.out_dir / "checkpoint.pt"):  # one line naming the file
+                    self._restore()
             else:
                 self._write_metrics_file()
         self._t0 = time.perf_counter()
