@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.deeprelax-installed
 # torch is pinned here (the CPU wheel lies on disk); the package itself asks for a range.
 TORCH  := torch==2.13.0
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test bench lint docs clean
 
 venv: $(STAMP)
 
@@ -30,8 +30,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pde_speed.py
 	$(BIN)/python benchmarks/hessian_speed.py
 
+# The docs site into site/ (strict: a broken link or docstring fails the build). Math is rendered by
+# KaTeX, fetched once with npm into build/vendor/ and copied into the site: no network at view time.
+docs: $(STAMP)
+	$(BIN)/python -m mkdocs build --strict
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) build dist site src/*.egg-info

@@ -18,9 +18,11 @@ import torch
 
 __all__ = ["OPTIMIZER_NAMES", "optimizer_classes", "register_pytorch_optimizer", "register_timm"]
 
-# deeprelax.optim class names registered under their lower-case names. ElasticSGD and Parle run one
-# replica per process under torch.distributed and fall back to a single replica without a process group.
 OPTIMIZER_NAMES = ("EntropySGD", "HJ", "ProxSGD", "Heat", "ElasticSGD", "Parle")
+"""The ``deeprelax.optim`` classes that are registered, each under its name in lower case.
+
+ElasticSGD and Parle run one replica per process under torch.distributed, and a single replica
+when no process group is initialized."""
 
 _DESCRIPTIONS = {
     "EntropySGD": "Entropy-SGD: gradient of local entropy (viscous HJ) by a Langevin chain",
