@@ -6,12 +6,12 @@ the marker must never appear.
 """
 
 import gzip
-import os
 import pickle
 
 import numpy as np
 import pytest
 import torch
+from untrusted_samples import Payload, cifar_meta, python2_batch
 
 from deeprelax.cli import main
 from deeprelax.experiments import cifar10 as C
@@ -19,16 +19,6 @@ from deeprelax.experiments import data as D
 from deeprelax.experiments.array_cache import save_arrays
 from deeprelax.experiments.checkpoint import load_checkpoint, save_checkpoint
 from deeprelax.experiments.safe_pickle import load_data_pickle
-
-
-class Payload:
-    """Unpickling this runs a shell command that creates ``marker``."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 class NumpyPayload:
@@ -53,12 +43,6 @@ def _batch(n=4, seed=0):
         b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8),
         b"filenames": [f"img_{i}.png".encode() for i in range(n)],
     }
-
-
-def _meta():
-    names = [b"airplane", b"automobile", b"bird", b"cat", b"deer"]
-    names += [b"dog", b"frog", b"horse", b"ship", b"truck"]
-    return {b"num_cases_per_batch": 10000, b"label_names": names, b"num_vis": 3072}
 
 
 def _py2_style(raw):
@@ -115,7 +99,7 @@ def test_whole_cifar_folder_with_one_bad_batch_is_refused_through_the_cli(tmp_pa
 )
 def test_meta_file_with_code_or_objects_is_refused(tmp_path, evil):
     marker = tmp_path / "MARKER"
-    meta = _meta()
+    meta = cifar_meta()
     meta[b"label_names"] = evil(marker)
     path = tmp_path / "batches.meta"
     path.write_bytes(pickle.dumps(meta, protocol=2))
@@ -158,7 +142,7 @@ def test_mnist_pickle_with_code_is_refused(tmp_path):
 def test_real_cifar_batch_and_meta_load(tmp_path, protocol, style):
     batch = _batch(seed=protocol)
     raw = pickle.dumps(batch, protocol=protocol)
-    meta = pickle.dumps(_meta(), protocol=protocol)
+    meta = pickle.dumps(cifar_meta(), protocol=protocol)
     if style == "python2-numpy1":
         raw, meta = _py2_style(raw), _py2_style(meta)
     (tmp_path / "data_batch_1").write_bytes(raw)
@@ -168,28 +152,10 @@ def test_real_cifar_batch_and_meta_load(tmp_path, protocol, style):
     assert C.read_cifar_meta(tmp_path / "batches.meta")[9] == "truck"
 
 
-def _python2_batch(data, labels):
-    """A CIFAR-10 batch as Python 2's cPickle wrote it (protocol 2, Python 2 ``str`` opcodes)."""
-    n = data.shape[0]
-    raw = data.tobytes()
-    array = (
-        b"cnumpy.core.multiarray\n_reconstruct\nq\x00cnumpy\nndarray\nq\x01K\x00\x85U\x01b\x87R"
-        + b"(K\x01M"
-        + n.to_bytes(2, "little")
-        + b"M\x00\x0c\x86cnumpy\ndtype\nU\x02u1K\x00K\x01\x87R"
-        + b"(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89T"
-        + len(raw).to_bytes(4, "little")
-        + raw
-        + b"tb"
-    )
-    label_ops = b"".join(b"K" + bytes([int(v)]) for v in labels)
-    return b"\x80\x02}q\x00(U\x04data" + array + b"U\x06labels](" + label_ops + b"eu."
-
-
 def test_python2_cpickle_cifar_batch_loads(tmp_path):
     data = np.random.default_rng(7).integers(0, 256, (3, 3072)).astype(np.uint8)
     path = tmp_path / "data_batch_1"
-    path.write_bytes(_python2_batch(data, [3, 1, 9]))
+    path.write_bytes(python2_batch(data, [3, 1, 9]))
     got, labels = C._read_cifar_batch(path)
     assert np.array_equal(got, data) and labels.tolist() == [3, 1, 9]
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,6 +83,20 @@ def _unreadable(exc: Exception) -> str:
     return f"corrupt checkpoint, cannot be read ({one_line(exc)})"
 
 
+def _zip_problem(path: Path) -> str | None:
+    """torch.save writes a zip whose records carry CRC-32s that torch.load does not check;
+    check them, so that a damaged file is an error rather than different numbers."""
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":
+            return None  # not a zip: torch.load's weights-only reader judges it
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except Exception as exc:  # noqa: BLE001 -- any failure of a damaged archive is one line
+        return f"corrupt checkpoint, cannot be read ({one_line(exc)})"
+    return f"corrupt checkpoint (record {bad} fails its CRC check)" if bad else None
+
+
 def _layout_problem(blob: dict[str, Any]) -> str | None:
     """What in ``blob`` does not match the checkpoint layout, or None."""
     for key in ("config", "progress", "model_state", "optimizer_state"):
@@ -104,6 +119,9 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: checkpoint file not found")
+    damage = _zip_problem(path)
+    if damage:
+        raise ValueError(f"{path}: {damage}")
     try:
         # The file holds our own dicts, tensors and generator states (ByteTensors): weights_only
         # loading is enough and refuses arbitrary pickled code.

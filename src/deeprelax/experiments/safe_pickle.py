@@ -129,6 +129,14 @@ def _check_tree(obj: Any) -> None:
             raise _Refused(f"object of type {type(item).__name__}")
 
 
+def _load_to_end(stream: BinaryIO, encoding: str) -> Any:
+    obj = _DataUnpickler(stream, encoding=encoding).load()
+    # Reading past the STOP opcode makes a gzip stream check its CRC-32 and length.
+    if stream.read(1):
+        raise pickle.UnpicklingError("data after the end of the pickle")
+    return obj
+
+
 def one_line(exc: BaseException, limit: int = 200) -> str:
     """``exc`` as ``Type: message`` on one line, at most ``limit`` characters of message."""
     text = " ".join(str(exc).split())
@@ -160,9 +168,9 @@ def load_data_pickle(
     try:
         if isinstance(source, (str, os.PathLike)):
             with open(source, "rb") as fh:
-                obj = _DataUnpickler(fh, encoding=encoding).load()
+                obj = _load_to_end(fh, encoding)
         else:
-            obj = _DataUnpickler(source, encoding=encoding).load()
+            obj = _load_to_end(source, encoding)
         _check_tree(obj)
     except _Refused as exc:
         raise ValueError(
