@@ -10,11 +10,16 @@ import torch
 from deeprelax.cli import main
 from deeprelax.experiments import grid
 from deeprelax.experiments.checkpoint import save_checkpoint
-from deeprelax.experiments.report import report_figures, report_markdown
+from deeprelax.experiments.report import (
+    BEGIN,
+    END,
+    report_figures,
+    report_markdown,
+    write_into_page,
+)
 from deeprelax.experiments.results import export_runs
 
 ROOT = Path(__file__).resolve().parents[2]
-BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
 
 
 def _rows(errors, walls=None, step=1.0):
@@ -150,6 +155,18 @@ def test_export_refuses_to_overwrite_another_run(tmp_path, results):
     fake_run(runs, "lenet", "sgd", 2, [0.7], spec=spec)
     with pytest.raises(ValueError, match="seed44/config.json: holds a different run"):
         export_runs(runs, results, quiet=True)
+
+
+def test_report_into_a_page_between_markers(results, tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(f"# Results\n\nbefore\n{BEGIN}\nold table\n{END}\nafter\n")
+    assert main(["report", str(results), "--no-figures", "--into", str(page)]) == 0
+    text = page.read_text()
+    assert text.startswith("# Results\n\nbefore\n") and text.endswith(f"{END}\nafter\n")
+    assert text.split(BEGIN)[1].split(END)[0].strip() == report_markdown(results).strip()
+    page.write_text("no markers")
+    with pytest.raises(ValueError, match="page.md: needs one"):
+        write_into_page(page, "x")
 
 
 def test_docs_results_tables_are_the_report_of_committed_results():

@@ -20,7 +20,9 @@ import numpy as np
 from .grid import BUDGETS, METHOD_HYPER, PAPER_CELLS, paper_best
 from .results import read_metrics
 
-__all__ = ["Cell", "load_results", "report_figures", "report_markdown"]
+__all__ = ["Cell", "load_results", "report_figures", "report_markdown", "write_into_page"]
+
+BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
 
 
 @dataclass
@@ -177,3 +179,20 @@ def report_figures(root: str | Path, folder: str | Path) -> list[Path]:
             plot_validation(curves, Path(folder) / f"{model}_valid.png", title, paper_best(model))
         )
     return paths
+
+
+def write_into_page(page: str | Path, text: str) -> Path:
+    """Replace what lies between the page's ``<!-- report:begin -->`` and ``<!-- report:end -->``
+    markers with ``text``; ``ValueError`` naming the page when the markers are missing."""
+    page = Path(page)
+    content = page.read_text() if page.is_file() else ""
+    if (
+        content.count(BEGIN) != 1
+        or content.count(END) != 1
+        or content.index(BEGIN) > content.index(END)
+    ):
+        raise ValueError(f"{page}: needs one {BEGIN} line followed by one {END} line")
+    head, rest = content.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    page.write_text(f"{head}{BEGIN}\n{text.strip()}\n{END}{tail}")
+    return page

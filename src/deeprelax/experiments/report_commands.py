@@ -19,6 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("results", help="results folder, e.g. results/mnist")
     p.add_argument("--figures", help="folder for the figures (default: the results folder)")
     p.add_argument("--no-figures", action="store_true", help="print the tables only")
+    p.add_argument(
+        "--into",
+        help="also write the tables between the <!-- report:begin --> and <!-- report:end --> "
+        "lines of this markdown page (e.g. docs/results.md)",
+    )
     p.set_defaults(func=cmd_report)
     p = subparsers.add_parser(
         "export",
@@ -34,9 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import report_figures, report_markdown
+    from .report import report_figures, report_markdown, write_into_page
 
-    print(report_markdown(args.results))
+    text = report_markdown(args.results)
+    print(text)
+    if args.into:
+        print(f"tables written into {write_into_page(args.into, text)}")
     if not args.no_figures:
         for path in report_figures(args.results, args.figures or args.results):
             print(f"figure: {path}")

@@ -177,7 +177,8 @@ def reproduce(
     ``jobs``: runs at once, each in its own process with one torch thread (same files as one at
     a time). ``time_limit`` (seconds): start no run after it and pause running ones at their
     first evaluation past it (resumable). ``results``: export every finished run's small files
-    there (:func:`~deeprelax.experiments.results.export_runs`).
+    there (:func:`~deeprelax.experiments.results.export_runs`); a run already there with the
+    same configuration is not run again.
 
     ``elastic-sgd`` and ``parle`` train one replica per process: launched by torchrun, every
     process runs this function and rank 0 writes the table; alone, they train one replica. Under
@@ -235,7 +236,7 @@ def reproduce(
     plan: list[float | None] = sorted(s for s in set(stages or []) if until is None or s < until)
     plan.append(until)
     for stage in plan:
-        tasks = _stage_tasks(out, specs, stage)
+        tasks = _stage_tasks(out, specs, stage, results)
         if jobs == 1:
             _run_inline(tasks, options, log, refresh)
         else:
@@ -256,12 +257,15 @@ def reproduce(
     return table, write_figures(out, models, methods, seeds, suffix)
 
 
-def _stage_tasks(out: Path, specs: dict, stage: float | None) -> list[Task]:
-    """The runs that still have work to do up to ``stage`` (None: the budget)."""
+def _stage_tasks(
+    out: Path, specs: dict, stage: float | None, results: str | Path | None = None
+) -> list[Task]:
+    """The runs that still have work to do up to ``stage`` (None: the budget); a run already
+    exported to ``results`` with the same configuration is done."""
     tasks = []
     for (model, method, s), spec in specs.items():
         path = run_dir(out, model, method, s)
-        if is_finished(path) or _status(path) == "diverged":
+        if is_finished(path) or _status(path) == "diverged" or _exported(results, spec.config()):
             continue
         until = stage if stage is not None and stage < spec.budget else None
         if until is not None and _reached(path) >= until - 1e-9:
@@ -283,6 +287,16 @@ def _run_inline(tasks: list[Task], options: dict, log, refresh) -> None:
         status, message = run_one(task, threads=None, data=data[dataset], **options)
         _report(log, task, status, message)
         refresh()
+
+
+def _exported(results: str | Path | None, spec: dict[str, Any]) -> bool:
+    if results is None:
+        return False
+    path = Path(results) / spec["model"] / spec["optim"] / f"seed{spec['seed']}" / "config.json"
+    try:
+        return json.loads(path.read_text()).get("run") == spec
+    except (OSError, ValueError):
+        return False
 
 
 def _report(log, task: Task, status: str, message: str | None) -> None:
