@@ -81,9 +81,9 @@ def test_entropy_sgd_with_unit_lr_and_no_momentum_jumps_to_the_mean():
     means = []
     real_direction = opt._direction
 
-    def spy(group, params, coupling):  # record mu just before it is turned into x - mu
-        means.append([m.clone() for m in opt.buffers(params, "inner_mean")])
-        return real_direction(group, params, coupling)
+    def spy(chain):  # record mu just before it is turned into x - mu
+        means.append([m.clone() for m in opt.buffers(chain.params, "inner_mean")])
+        return real_direction(chain)
 
     opt._direction = spy
     opt.step(prob.closure(model, opt, prob.batches()))

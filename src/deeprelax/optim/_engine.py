@@ -2,32 +2,34 @@
 
 Each relaxation method spends a fixed number ``n`` of gradient evaluations per *outer* step:
 evaluation 0 is always at the anchor ``x`` (the weights being trained), the others at inner points
-chosen by the method (a Langevin chain, a fixed-point iterate, a Gaussian perturbation).  After
-the last evaluation the method returns a direction ``D`` and the engine takes the outer step
-``x <- x - lr * NAG(D)`` with momentum applied exactly as :class:`torch.optim.SGD` applies it to a
-gradient.
+``y`` chosen by the method (a Langevin chain, a fixed-point iterate, a Gaussian perturbation).
+After the last evaluation the method returns a direction ``D`` and the engine takes the outer step
+``x <- x - lr * NAG(D)`` with momentum applied exactly as :class:`torch.optim.SGD` applies it.
 
-The engine is a state machine whose unit is *one gradient evaluation*:
+The unit of the state machine is *one gradient evaluation*:
 
-* ``step(closure)`` (closure mode) calls the closure ``n`` times, each time after the parameters
-  were moved to the next evaluation point, and leaves the parameters at the new anchor;
-* ``step()`` without a closure (closure-free mode) consumes the gradient currently in ``.grad`` as
-  one evaluation, then moves the parameters to the next evaluation point (the new anchor after
-  every ``n``-th call).  ``inner_index`` tells a loop where it is: 0 means the parameters hold the
-  anchor and the next gradient starts a new outer step.
+* ``step(closure)`` calls the closure ``n`` times, each time after the parameters were moved to the
+  next evaluation point, and leaves the parameters at the new anchor;
+* closure-free mode (``closure_free=True``): ``step()`` consumes the gradient in ``.grad`` as one
+  evaluation, ``step(closure)`` calls the closure once and consumes that one evaluation; the outer
+  step happens on every ``n``-th call.  ``inner_index`` tells a loop where it is (0: at the anchor).
 
-Both modes run the same code, so they produce the same trajectory for the same mini-batches and
-the same generator seed.  All state that a resume needs (buffers, counters, the generator's
-state) lives in ``self.state`` and ``param_groups``.
+Layouts (what ``torch.optim.SGD`` supports, the engine supports): several param groups, frozen
+parameters and empty groups (a parameter takes part in an outer step when it has a gradient at the
+step's first evaluation, as SGD skips parameters whose ``.grad`` is None), 16-bit parameters with
+the state kept in ``state_dtype`` (float32 by default: the anchor, the chain point, the mean and the
+momenta live there; the parameter is written from the chain point before each evaluation), CPU and
+CUDA.  ``.grad`` is never written.  The state is created at construction, so
+``torch.distributed.checkpoint`` finds it without stepping.
 
-A subclass implements three hooks over lists of tensors (one entry per parameter of a group):
-``_evals_per_step(L)``, ``_consume(group, params, grads, index, coupling)`` and
-``_direction(group, params, coupling)``.  List arithmetic goes through :class:`ListOps`, which runs
-either a plain per-tensor loop or the ``torch._foreach_*`` kernels; the two must agree (tested).
+A subclass implements ``_evals_per_step(L)``, ``_consume(chain)`` (use the gradient at the current
+point, move to the next one) and ``_direction(chain)`` (after the last evaluation: ``D``), over a
+:class:`Chain` of lists with one entry per taking-part parameter of a group.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -36,32 +38,38 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from deeprelax.optim import _rng
 from deeprelax.optim._tensor_ops import ListOps, nesterov_momentum
-from deeprelax.optim._validate import check_common, check_coupling, check_number
+from deeprelax.optim._validate import check_common, check_coupling, check_number, uses_nesterov
 from deeprelax.optim.scoping import scoped_coupling
 
-__all__ = [
-    "ListOps",
-    "NonFiniteLossError",
-    "RelaxedOptimizer",
-    "check_common",
-    "check_coupling",
-    "check_number",
-    "nesterov_momentum",
-]
+__all__ = ["Chain", "ListOps", "NonFiniteLossError", "RelaxedOptimizer", "check_common",
+           "check_coupling", "check_number"]
 
 _GLOBAL = "relax"  # key of the optimizer-wide state, kept under the first parameter
+_SIXTEEN_BIT = (torch.float16, torch.bfloat16)
 
 
 class NonFiniteLossError(FloatingPointError):
     """A NaN/inf loss or update was met; the parameters were left at the last finite anchor ``x``."""
 
 
-class RelaxedOptimizer(Optimizer):
-    """Base class: the inner-loop state machine, the outer step, state, generator, telemetry."""
+@dataclasses.dataclass
+class Chain:
+    """One param group at one gradient evaluation: lists with an entry per taking-part parameter."""
 
-    #: True for methods that draw Gaussian noise (they need a generator).
-    stochastic = False
+    group: dict[str, Any]
+    params: list[Tensor]  # what the model evaluates
+    points: list[Tensor]  # the chain point y in the state dtype (the parameter itself if equal)
+    grads: list[Tensor]  # the gradient at the current point, in the state dtype; read only
+    anchors: list[Tensor]  # x in the state dtype (the parameter itself for L = 0 without a copy)
+    ops: ListOps
+    coupling: float
+    index: int
+
+
+class RelaxedOptimizer(Optimizer):
+    """Base class: the inner-loop state machine, the outer step, state, generator, anchor API."""
 
     def __init__(
         self,
@@ -71,78 +79,158 @@ class RelaxedOptimizer(Optimizer):
         generator: torch.Generator | None = None,
         closure_free: bool = False,
         telemetry: bool = False,
+        state_dtype: torch.dtype | None = None,
     ) -> None:
+        if state_dtype is not None and (not isinstance(state_dtype, torch.dtype)
+                                        or not state_dtype.is_floating_point):
+            raise ValueError(f"Invalid state_dtype value: {state_dtype!r} (a floating torch.dtype)")
+        self.state_dtype = state_dtype
+        self._check_group(defaults)
         super().__init__(params, defaults)
-        first = self.param_groups[0]["params"][0]
-        if generator is None:
-            # Seeded from the global RNG, so torch.manual_seed makes runs repeatable.
-            seed = int(torch.randint(0, 2**62, (1,)).item())
-            generator = torch.Generator(device=first.device)
-            generator.manual_seed(seed)
-        elif not isinstance(generator, torch.Generator):
-            raise ValueError(f"Invalid generator value: {generator!r} (a torch.Generator or None)")
-        self.generator = generator
         self.closure_free = bool(closure_free)
         self.telemetry = bool(telemetry)
+        self._reset_transients()
+        trainable = [p for p in self._all_params() if p.requires_grad]
+        self.generator = _rng.check_generator(generator, trainable)
+        self._own_generator = generator is None
+        if self.generator is None and any(self._draws_noise(g) for g in self.param_groups):
+            self.generator = _rng.new_generator(trainable[0].device if trainable else "cpu")
+        self._global  # noqa: B018 - creates the optimizer-wide state
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.requires_grad:
+                    self._ensure_state(group, p)
+
+    def _reset_transients(self) -> None:
         self.last_telemetry: dict[str, float] | None = None
-        self._tele: dict[str, float] = {}
+        self._tele: dict[str, Any] = {}
+        self._losses: list[tuple[int, Tensor]] = []
+        self._versions: dict[int, int] = {}
+        self._scratch: dict[int, Tensor] = {}
 
     # -- hooks ---------------------------------------------------------------------------------
     def _evals_per_step(self, L: int) -> int:
         raise NotImplementedError
 
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """Validate (and normalise in place) one param group's hyper-parameters."""
+        check_common(group)
+
+    def _draws_noise(self, group: dict[str, Any]) -> bool:
+        return False
+
+    def _state_names(self, group: dict[str, Any]) -> list[str]:
+        """Per-parameter buffers of the method (besides the engine's), created at construction."""
+        return []
+
     def _control_weight(self, group: dict) -> float:
-        """Weight of the plain gradient at the anchor in the outer direction (the controlled
-        variant's rho); subclasses whose ``rho`` means something else return 0 here."""
-        return group["rho"]
+        """Weight of the plain gradient at the anchor in ``D`` (the controlled variant's rho)."""
+        return group.get("rho", 0.0)
 
-    def _consume(
-        self, group: dict, params: list[Tensor], grads: list[Tensor], index: int, coupling: float
-    ) -> None:
-        """Use the gradient ``grads`` evaluated at the current parameters (evaluation ``index``),
-        then move the parameters to the next evaluation point (not after the last one)."""
+    def _consume(self, chain: Chain) -> None:
         raise NotImplementedError
 
-    def _direction(
-        self, group: dict, params: list[Tensor], coupling: float
-    ) -> tuple[list[Tensor], list[Tensor]]:
-        """After the last evaluation: return ``(anchors, D)``, the anchor tensors (the parameters
-        themselves when the step has a single evaluation) and the outer direction."""
+    def _direction(self, chain: Chain) -> list[Tensor]:
         raise NotImplementedError
 
-    # -- group and state helpers ---------------------------------------------------------------
+    # -- groups, state, pickling ---------------------------------------------------------------
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
-        Ls = {g["L"] for g in self.param_groups}
-        if len(Ls) > 1:
-            raise ValueError(f"Invalid L value: every param group must use the same L, got {sorted(Ls)}")
+        try:
+            self._check_group(self.param_groups[-1])
+            Ls = {g["L"] for g in self.param_groups}
+            if len(Ls) > 1:
+                raise ValueError(f"Invalid L value: every param group must use the same L, got {sorted(Ls)}")
+        except ValueError:
+            self.param_groups.pop()
+            raise
+        if hasattr(self, "_versions"):  # after construction: state for the newcomers now
+            group = self.param_groups[-1]
+            for p in group["params"]:
+                if p.requires_grad:
+                    self._ensure_state(group, p)
+            if self.generator is None and self._draws_noise(group):
+                self.generator = _rng.new_generator(group["params"][0].device if group["params"] else "cpu")
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state.update(generator=self.generator, closure_free=self.closure_free, telemetry=self.telemetry)
+        state.update(generator=self.generator, closure_free=self.closure_free,
+                     telemetry=self.telemetry, state_dtype=self.state_dtype,
+                     own_generator=self._own_generator)
         return state
 
     def __setstate__(self, state: dict) -> None:
-        # Called by pickling (all keys) and by load_state_dict (only state and param_groups):
-        # keep the construction-time settings that the latter does not carry.
         state = dict(state)
-        self.generator = state.pop("generator", None) or getattr(self, "generator", torch.Generator())
-        self.closure_free = state.pop("closure_free", getattr(self, "closure_free", False))
-        self.telemetry = state.pop("telemetry", getattr(self, "telemetry", False))
-        self.last_telemetry, self._tele = None, {}
+        for key, default in (("generator", None), ("closure_free", False), ("telemetry", False),
+                             ("state_dtype", None), ("own_generator", True)):
+            value = state.pop(key, getattr(self, key if key != "own_generator" else "_own_generator", default))
+            setattr(self, key if key != "own_generator" else "_own_generator", value)
         super().__setstate__(state)
+        self._reset_transients()
         for group in self.param_groups:
             group.setdefault("foreach", None)
             group.setdefault("gamma_max", None)
-            group.setdefault("rho", 0.0)
+
+    def _all_params(self) -> list[Tensor]:
+        return [p for g in self.param_groups for p in g["params"]]
 
     @property
     def _global(self) -> dict[str, Any]:
-        st = self.state[self.param_groups[0]["params"][0]]
+        st = self.state[self._all_params()[0]]
         if _GLOBAL not in st:
-            st[_GLOBAL] = {"step": 0, "inner_index": 0, "grad_evals": 0}
+            st[_GLOBAL] = {"step": 0, "inner_index": 0, "grad_evals": 0, "eval_mode": False}
         return st[_GLOBAL]
 
+    def _state_dtype(self, p: Tensor) -> torch.dtype:
+        if self.state_dtype is not None:
+            return self.state_dtype
+        return torch.float32 if p.dtype in _SIXTEEN_BIT else p.dtype
+
+    def _separate(self, p: Tensor) -> bool:
+        """Whether the chain point and anchor live in a copy (state dtype != parameter dtype)."""
+        return self._state_dtype(p) != p.dtype
+
+    def _ensure_state(self, group: dict, p: Tensor) -> dict[str, Any]:
+        """Create the parameter's buffers (in the state dtype); follow the parameter's device."""
+        st = self.state[p]
+        if any(torch.is_tensor(v) and v.device != p.device for v in st.values()):
+            for k, v in list(st.items()):
+                if torch.is_tensor(v):
+                    st[k] = v.to(p.device)
+        dtype = self._state_dtype(p)
+        names = list(self._state_names(group)) if group["L"] > 0 else []
+        if group["momentum"] > 0:
+            names.append("momentum_buffer")
+        if group["L"] > 0 and (self._control_weight(group) > 0 or self.telemetry):
+            names.append("anchor_grad")
+        separate = self._separate(p)
+        if (group["L"] > 0 or separate) and "anchor" not in st:
+            st["anchor"] = p.detach().to(dtype=dtype, copy=True)
+        if separate and group["L"] > 0:
+            names.append("point")
+        for name in names:
+            if name not in st:
+                st[name] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+        return st
+
+    def _buffer(self, p: Tensor, name: str) -> Tensor:
+        st = self.state[p]
+        if name not in st:
+            st[name] = torch.zeros_like(p, dtype=self._state_dtype(p), memory_format=torch.preserve_format)
+        return st[name]
+
+    def buffers(self, params: list[Tensor], name: str) -> list[Tensor]:
+        """The per-parameter state tensors ``name`` of ``params`` (created if missing)."""
+        return [self._buffer(p, name) for p in params]
+
+    def _zeros(self, like: Tensor) -> Tensor:
+        """A zero gradient for a parameter that takes part but got no gradient at this point."""
+        buf = self._scratch.get(id(like))
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype or buf.device != like.device:
+            buf = self._scratch[id(like)] = torch.zeros_like(like)
+        return buf
+
+    # -- counters --------------------------------------------------------------------------------
     @property
     def evals_per_step(self) -> int:
         """Gradient evaluations (closure calls) per outer step."""
@@ -163,51 +251,83 @@ class RelaxedOptimizer(Optimizer):
         """Index of the next gradient evaluation within the outer step; 0 = parameters at the anchor."""
         return int(self._global["inner_index"])
 
+    @property
+    def at_anchor(self) -> bool:
+        """Whether the parameters hold the anchor ``x`` (between outer steps, or after ``eval()``)."""
+        g = self._global
+        return g["inner_index"] == 0 or bool(g.get("eval_mode"))
+
     def coupling(self, group: dict | None = None) -> float:
         """Current coupling gamma_k of a group (the first group by default)."""
         group = self.param_groups[0] if group is None else group
         return scoped_coupling(group["gamma"], group["scoping"], self.outer_steps, group["gamma_max"])
 
-    def _ops(self, group: dict, params: list[Tensor]) -> ListOps:
-        foreach = group["foreach"]
-        if foreach is None:
-            foreach = len({(p.device, p.dtype) for p in params}) <= 1
-        return ListOps(bool(foreach))
+    # -- the anchor API (schedule-free's protocol) ---------------------------------------------
+    def _moved(self) -> list[Tensor]:
+        """Parameters that may hold an inner point now (taking part in the current outer step)."""
+        moved = []
+        for p in self._all_params():
+            st = self.state.get(p)
+            if st and st.get("in_chain") and "anchor" in st:
+                moved.append(p)
+        return moved
 
-    def _params_and_grads(self, group: dict) -> tuple[list[Tensor], list[Tensor]]:
-        params, grads = [], []
-        for p in group["params"]:
-            if not p.requires_grad:
-                continue
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            if p.grad.is_sparse:
-                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-            params.append(p)
-            grads.append(p.grad)
-        return params, grads
+    @torch.no_grad()
+    def eval(self) -> None:
+        """Put the anchor ``x`` into the parameters, wherever the chain is (evaluation, saving)."""
+        g = self._global
+        if g["inner_index"] == 0 or g.get("eval_mode"):
+            return
+        for p in self._moved():
+            st = self.state[p]
+            if not self._separate(p):
+                st["chain_point"] = p.detach().clone()
+            p.copy_(st["anchor"])
+        g["eval_mode"] = True
 
-    def _buffer(self, p: Tensor, name: str) -> Tensor:
-        st = self.state[p]
-        if name not in st:
-            st[name] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        return st[name]
+    @torch.no_grad()
+    def train(self) -> None:
+        """Put the chain point back into the parameters, bit for bit (undoes :meth:`eval`)."""
+        g = self._global
+        if not g.get("eval_mode"):
+            return
+        for p in self._moved():
+            st = self.state[p]
+            p.copy_(st["point"] if self._separate(p) else st.pop("chain_point"))
+        g["eval_mode"] = False
 
-    def buffers(self, params: list[Tensor], name: str) -> list[Tensor]:
-        return [self._buffer(p, name) for p in params]
-
-    # -- state_dict with the generator ---------------------------------------------------------
+    # -- state_dict: the generator, and buffers kept in the state dtype --------------------------
     def state_dict(self) -> dict[str, Any]:
-        self._global["rng_state"] = self.generator.get_state()
+        if self.generator is not None:
+            self._global.update(_rng.saved_state(self.generator))
         return super().state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved = state_dict
         super().load_state_dict(state_dict)
-        rng = self._global.get("rng_state")
-        if rng is not None:
-            # torch casts state tensors to the parameter's dtype on load; the bytes 0..255 survive
-            # any float dtype exactly, so cast them back.
-            self.generator.set_state(rng.to(device="cpu", dtype=torch.uint8))
+        # torch casts floating state to the parameter's dtype: put the state dtype back from
+        # the saved tensors, and the optimizer-wide dict (with the generator's bytes) as saved.
+        ids = [i for g in saved["param_groups"] for i in g["params"]]
+        by_id = dict(zip(ids, self._all_params()))
+        for key, values in saved["state"].items():
+            p = by_id.get(key)
+            if p is None:
+                continue
+            for name, value in values.items():
+                if name == _GLOBAL:
+                    self.state[p][name] = dict(value)
+                elif torch.is_tensor(value) and value.is_floating_point():
+                    self.state[p][name] = value.to(device=p.device, dtype=self._state_dtype(p), copy=True)
+            if "anchor" in values and "in_chain" not in values:
+                self.state[p]["in_chain"] = True  # a checkpoint written before the flag existed
+        self._reset_transients()
+        g = self._global
+        g.setdefault("eval_mode", False)
+        if g.get("rng_state") is not None:
+            if self.generator is None:
+                device = next((p.device for p in self._all_params() if p.requires_grad), "cpu")
+                self.generator, self._own_generator = _rng.new_generator(device, 0), True
+            _rng.restore_state(self.generator, g["rng_state"], g.get("rng_device"))
 
     # -- the step --------------------------------------------------------------------------------
     @torch.no_grad()
@@ -216,13 +336,18 @@ class RelaxedOptimizer(Optimizer):
 
         Args:
             closure: re-evaluates the model on a *fresh* mini-batch: zero the gradients, forward,
-                backward, return the loss.  Called ``evals_per_step`` times; the parameters are
-                moved to each evaluation point before the call.
+                backward, return the loss.  Closure mode calls it ``evals_per_step`` times, after
+                moving the parameters to each evaluation point; closure-free mode calls it once.
 
         Returns:
             closure mode: the loss of the first evaluation, taken at the anchor ``x``;
-            closure-free mode: ``None``.
+            closure-free mode: the closure's loss, or ``None`` without a closure.
         """
+        if self._global.get("eval_mode"):
+            raise RuntimeError(
+                f"{type(self).__name__} is in eval mode (opt.eval() put the anchor into the "
+                "parameters): call opt.train() before the next step"
+            )
         n = self.evals_per_step
         if closure is None:
             if n > 1 and not self.closure_free:
@@ -231,74 +356,223 @@ class RelaxedOptimizer(Optimizer):
                     "per step: call step(closure), or construct it with closure_free=True and call "
                     "step() once per gradient"
                 )
-            self._advance()
+            self._advance(None)
             return None
+        if self.closure_free:
+            loss = self._evaluate(closure)
+            self._advance(loss)
+            return loss
         first_loss = None
         while True:
             index = self.inner_index
-            with torch.enable_grad():
-                loss = closure()
-            if loss is not None and not bool(torch.isfinite(torch.as_tensor(loss)).all()):
-                self._abort(index, f"non-finite loss {float(torch.as_tensor(loss).sum())}")
+            loss = self._evaluate(closure)
             if index == 0:
                 first_loss = loss
-            if self._advance():
+            if self._advance(loss):
                 return first_loss
 
-    def _advance(self) -> bool:
+    def _evaluate(self, closure: Callable[[], Tensor]) -> Tensor:
+        """Call the closure; if it raises, put x back and restart the chain before re-raising."""
+        try:
+            with torch.enable_grad():
+                return closure()
+        except BaseException:
+            self._restore_anchor()
+            raise
+
+    def _chains(self, index: int) -> list[Chain]:
+        chains = []
+        for group in self.param_groups:
+            params = []
+            for p in group["params"]:
+                st = self.state.get(p)
+                if index == 0:
+                    if p.grad is None:
+                        if st:
+                            st["in_chain"] = False
+                        continue
+                    st = self._ensure_state(group, p)
+                    st["in_chain"] = True
+                elif not st or not st.get("in_chain"):
+                    continue  # joined mid-chain: takes part from the next outer step, untouched now
+                if p.grad is not None and p.grad.is_sparse:
+                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+                params.append(p)
+            if params:
+                chains.append(self._chain(group, params, index))
+        return chains
+
+    def _chain(self, group: dict, params: list[Tensor], index: int) -> Chain:
+        L = group["L"]
+        points, grads, anchors = [], [], []
+        for p in params:
+            st, dtype = self.state[p], self._state_dtype(p)
+            g = p.grad if p.grad is not None else self._zeros(p)
+            grads.append(g if g.dtype == dtype else g.to(dtype))
+            points.append(st["point"] if L > 0 and self._separate(p) else p)
+            anchors.append(st["anchor"] if "anchor" in st and (L > 0 or self._separate(p)) else p)
+        kinds = {(t.device, t.dtype) for t in points}
+        foreach = group["foreach"] if group["foreach"] is not None else len(kinds) <= 1
+        coupling = scoped_coupling(group["gamma"], group["scoping"], self._global["step"],
+                                   group["gamma_max"]) if "gamma" in group else 0.0
+        return Chain(group, params, points, grads, anchors, ListOps(bool(foreach)), coupling, index)
+
+    def _start(self, chain: Chain) -> None:
+        """Evaluation 0: the anchor holds x, the chain point starts there."""
+        sep = [i for i, p in enumerate(chain.params) if self._separate(p)]
+        for i in sep:  # the parameter changed outside the optimizer (a loaded model): adopt it
+            p, anchor = chain.params[i], chain.anchors[i]
+            if self._versions.get(id(p)) != p._version and not torch.equal(anchor.to(p.dtype), p):
+                anchor.copy_(p)
+        if chain.group["L"] == 0:
+            return
+        own = [i for i in range(len(chain.params)) if i not in set(sep)]
+        chain.ops.copy_([chain.anchors[i] for i in own], [chain.params[i] for i in own])
+        chain.ops.copy_([chain.points[i] for i in sep], [chain.anchors[i] for i in sep])
+
+    def _advance(self, loss: Tensor | None) -> bool:
         """Consume one gradient evaluation; take the outer step after the last. True when it did."""
         g = self._global
         index, n = g["inner_index"], self.evals_per_step
-        per_group = []
+        if loss is not None:
+            self._losses.append((index, torch.as_tensor(loss).detach()))
         if index == 0 and self.telemetry:
             self._tele = {"grad_norm_sq": 0.0, "noise_sq": 0.0, "chain_sq": {}}
-        for group in self.param_groups:
-            params, grads = self._params_and_grads(group)
-            ops = self._ops(group, params)
-            coupling = scoped_coupling(group["gamma"], group["scoping"], g["step"], group["gamma_max"])
-            if index == 0 and group["L"] > 0 and (self._control_weight(group) > 0 or self.telemetry):
-                ops.copy_(self.buffers(params, "anchor_grad"), grads)
+        chains = self._chains(index)
+        for chain in chains:
+            if index == 0:
+                self._start(chain)
+            if chain.group["L"] == 0:
+                continue
+            if index == 0 and "anchor_grad" in self.state[chain.params[0]]:
+                chain.ops.copy_(self.buffers(chain.params, "anchor_grad"), chain.grads)
             if index == 0 and self.telemetry:
-                self._tele["grad_norm_sq"] += ops.sum_of_squares(grads)
-            self._consume(group, params, grads, index, coupling)
-            per_group.append((group, params, ops, coupling))
+                self._tele["grad_norm_sq"] += chain.ops.sum_of_squares(chain.grads)
+            self._consume(chain)
+            if index + 1 < n:
+                self._write_points(chain)
         g["grad_evals"] += 1
         if index + 1 < n:
             g["inner_index"] = index + 1
             return False
-        self._outer_step(per_group, n)
+        self._outer_step(chains)
         g["inner_index"] = 0
         g["step"] += 1
         return True
 
-    def _outer_step(self, per_group: list, n: int) -> None:
-        planned = []
-        for group, params, ops, coupling in per_group:
-            anchors, direction = self._direction(group, params, coupling)
-            relaxed_sq = ops.sum_of_squares(direction) if self.telemetry else 0.0
-            cos_dot = 0.0
-            if group["L"] > 0 and self.telemetry:
-                cos_dot = ops.dot(direction, self.buffers(params, "anchor_grad"))
-            control = self._control_weight(group)
-            if group["L"] > 0 and control > 0:
-                ops.add_(direction, self.buffers(params, "anchor_grad"), alpha=control)
-            if not ops.all_finite(direction):
-                self._abort(n - 1, "non-finite update direction (a NaN/inf gradient in the inner loop)")
-            planned.append((group, params, ops, coupling, anchors, direction, relaxed_sq, cos_dot))
-        for group, params, ops, _, anchors, direction, _, _ in planned:
-            first = "momentum_buffer" not in self.state[params[0]]
-            buffers = self.buffers(params, "momentum_buffer") if group["momentum"] > 0 else []
-            update = nesterov_momentum(ops, direction, buffers, group["momentum"], group["nesterov"], first)
-            ops.add_(anchors, update, alpha=-group["lr"])
-            if anchors is not params:
-                ops.copy_(params, anchors)
+    def _write_points(self, chain: Chain) -> None:
+        """16-bit parameters: write the next evaluation point from the state-dtype chain point."""
+        pairs = [(p, y) for p, y in zip(chain.params, chain.points) if p is not y]
+        for p, y in pairs:
+            p.copy_(y)
+
+    def _sgd_direction(self, chain: Chain) -> list[Tensor]:
+        """L = 0: ``g + wd x``, formed out of place as torch.optim.SGD does (``.grad`` untouched)."""
+        wd = chain.group["weight_decay"]
+        return chain.ops.add(chain.grads, chain.anchors, alpha=wd) if wd else chain.grads
+
+    def _outer_direction(self, chain: Chain) -> list[Tensor]:
+        group = chain.group
+        if group["L"] == 0:
+            return self._sgd_direction(chain)
+        direction = self._direction(chain)
+        control = self._control_weight(group)
+        if control > 0:
+            chain.ops.add_(direction, self.buffers(chain.params, "anchor_grad"), alpha=control)
+        return direction
+
+    def _outer_step(self, chains: list[Chain]) -> None:
+        planned, flags = [], []
+        for chain in chains:
+            direction = self._outer_direction(chain)
+            planned.append((chain, direction))
+            flags.append(chain.ops.finite(direction))
+        self._check_finite(flags, [c for c in chains])
+        for chain, direction in planned:
+            group = chain.group
+            momentum = group["momentum"]
+            buffers = self.buffers(chain.params, "momentum_buffer") if momentum > 0 else []
+            update = nesterov_momentum(chain.ops, direction, buffers, momentum,
+                                       uses_nesterov(group["nesterov"], momentum))
+            lr = group["lr"]
+            chain.ops.add_(chain.anchors, update, alpha=-(float(lr) if torch.is_tensor(lr) else lr))
+            for p, x in zip(chain.params, chain.anchors):
+                if p is not x:
+                    p.copy_(x)
+                    self._versions[id(p)] = p._version
         if self.telemetry:
             self._record_telemetry(planned)
 
+    def _check_finite(self, flags: list[Tensor | None], chains: list[Chain]) -> None:
+        """The one host sync of an outer step: losses and directions finite, else abort."""
+        losses = self._losses
+        self._losses = []
+        checks = [f for f in flags if f is not None]
+        checks += [torch.isfinite(v).all().to(checks[0].device if checks else v.device) for _, v in losses]
+        if not checks or bool(torch.stack([c.to(checks[0].device) for c in checks]).all()):
+            return
+        bad = [i for i, v in losses if not bool(torch.isfinite(v).all())]
+        if bad:
+            self._abort(f"non-finite loss at inner step {bad[0]}")
+        self._abort("non-finite update direction (a NaN/inf gradient in the inner loop) at inner "
+                    f"step {self.evals_per_step - 1}")
+
+    def _restore_anchor(self) -> None:
+        """Put x back into every parameter the chain moved, and restart the chain."""
+        for p in self._moved():
+            p.copy_(self.state[p]["anchor"])
+            self.state[p].pop("chain_point", None)
+        g = self._global
+        g["inner_index"] = 0
+        g["eval_mode"] = False
+        self._losses = []
+
+    def _abort(self, why: str) -> None:
+        """Restore the last finite anchor, reset the inner loop, raise NonFiniteLossError."""
+        self._restore_anchor()
+        raise NonFiniteLossError(
+            f"{type(self).__name__}: {why} of outer step {self._global['step']}; "
+            "the parameters were left at the last finite anchor x"
+        )
+
+    # -- noise and telemetry ---------------------------------------------------------------------
+    def _rng(self, device: torch.device) -> torch.Generator:
+        """The noise generator, on ``device`` (a default one follows the parameters)."""
+        if self.generator is None:
+            self.generator, self._own_generator = _rng.new_generator(device), True
+        if not _rng.same_device(self.generator.device, device):
+            if not self._own_generator:
+                raise ValueError(
+                    f"Invalid generator value: a generator on {self.generator.device} for parameters "
+                    f"on {device} (the model moved after the optimizer was built with it)"
+                )
+            self.generator = _rng.moved_generator(self.generator, device)
+        return self.generator
+
+    def _add_noise(self, chain: Chain, std: float) -> None:
+        """y <- y + std * N(0, I), drawn in the state dtype from the optimizer's generator."""
+        noise = []
+        for y in chain.points:
+            z = self._scratch.get(-id(y))
+            if z is None or z.shape != y.shape or z.dtype != y.dtype or z.device != y.device:
+                z = self._scratch[-id(y)] = torch.empty_like(y)
+            z.normal_(generator=self._rng(y.device))
+            noise.append(z)
+        chain.ops.add_(chain.points, noise, alpha=std)
+        if self.telemetry:
+            self._tele["noise_sq"] = self._tele.get("noise_sq", 0.0) + std**2 * chain.ops.sum_of_squares(noise)
+
+    def _record_chain_distance(self, chain: Chain) -> None:
+        """Telemetry: |y_i - x| of evaluation point i, summed over groups."""
+        sq = ListOps(True).sum_of_squares(torch._foreach_sub(chain.points, chain.anchors))
+        dist = self._tele.setdefault("chain_sq", {})
+        dist[chain.index] = dist.get(chain.index, 0.0) + sq
+
     def _record_telemetry(self, planned: list) -> None:
         t = self._tele
-        relaxed = sum(x[6] for x in planned)
-        dot = sum(x[7] for x in planned)
+        relaxed = sum(c.ops.sum_of_squares(d) for c, d in planned)
+        dot = sum(c.ops.dot(d, self.buffers(c.params, "anchor_grad")) for c, d in planned
+                  if c.group["L"] > 0)
         gn, rn = math.sqrt(t.get("grad_norm_sq", 0.0)), math.sqrt(relaxed)
         chain = [math.sqrt(v) for v in t.get("chain_sq", {}).values()]
         self.last_telemetry = {
@@ -306,55 +580,7 @@ class RelaxedOptimizer(Optimizer):
             "grad_norm": gn,
             "relaxed_grad_norm": rn,
             "cosine": dot / (gn * rn) if gn > 0 and rn > 0 else float("nan"),
-            "gamma": planned[0][3],
+            "gamma": planned[0][0].coupling if planned else float("nan"),
             "noise_norm": math.sqrt(t.get("noise_sq", 0.0)),
             "mean_chain_distance": sum(chain) / len(chain) if chain else 0.0,
         }
-
-    def _abort(self, index: int, why: str) -> None:
-        """Restore the last finite anchor, reset the inner loop, raise NonFiniteLossError."""
-        if index > 0:
-            for group in self.param_groups:
-                for p in group["params"]:
-                    anchor = self.state[p].get("anchor")
-                    if p.requires_grad and anchor is not None:
-                        p.copy_(anchor)
-        k = self._global["step"]
-        self._global["inner_index"] = 0
-        raise NonFiniteLossError(
-            f"{type(self).__name__}: {why} at inner step {index} of outer step {k}; "
-            "the parameters were left at the last finite anchor x"
-        )
-
-    def _keep_sgd_direction(self, params: list[Tensor], grads: list[Tensor], wd: float) -> None:
-        """L = 0, plain SGD: the direction g + wd x, formed out of place as torch.optim.SGD does."""
-        self._sgd_direction = (
-            torch._foreach_add(grads, params, alpha=wd) if wd else [g.clone() for g in grads]
-        )
-
-    def _take_sgd_direction(self, params: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
-        direction, self._sgd_direction = self._sgd_direction, None
-        return params, direction
-
-    def _add_noise(self, ys: list[Tensor], std: float, ops: ListOps) -> None:
-        """y <- y + std * N(0, I), drawn from the optimizer's generator, parameter by parameter."""
-        noise = [self._scratch_like(y) for y in ys]
-        for z in noise:
-            z.normal_(generator=self.generator)
-        ops.add_(ys, noise, alpha=std)
-        if self.telemetry:
-            self._tele["noise_sq"] = self._tele.get("noise_sq", 0.0) + std**2 * ops.sum_of_squares(noise)
-
-    def _scratch_like(self, p: Tensor) -> Tensor:
-        """A reusable work buffer shaped like ``p``: not state (never saved), allocated once."""
-        scratch = self.__dict__.setdefault("_scratch", {})
-        buf = scratch.get(p)
-        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype or buf.device != p.device:
-            buf = scratch[p] = torch.empty_like(p, memory_format=torch.preserve_format)
-        return buf
-
-    def _record_chain_distance(self, index: int, points: list[Tensor], anchors: list[Tensor]) -> None:
-        """Telemetry: |y_i - x| of evaluation point i, summed over groups."""
-        sq = ListOps(True).sum_of_squares(torch._foreach_sub(points, anchors))
-        chain = self._tele.setdefault("chain_sq", {})
-        chain[index] = chain.get(index, 0.0) + sq

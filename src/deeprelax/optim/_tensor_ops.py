@@ -1,7 +1,8 @@
 """Elementwise arithmetic on lists of tensors, as a plain loop or with the ``torch._foreach_*`` kernels.
 
 The optimizers write their arithmetic once, against :class:`ListOps`; the two back-ends must agree
-(tests compare whole trajectories and every state tensor in float64).
+(tests compare whole trajectories and every state tensor in float64).  Nothing here reads a value
+back to the host: the finiteness check returns a device tensor, so a caller decides when to sync.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ class ListOps:
             for x, y in zip(xs, ys):
                 x.add_(y, alpha=alpha)
 
+    def add(self, xs: list[Tensor], ys: list[Tensor], alpha: float = 1.0) -> list[Tensor]:
+        """``x + alpha y`` into new tensors (the inputs are left alone)."""
+        if self.foreach:
+            return list(torch._foreach_add(xs, ys, alpha=alpha))
+        return [x.add(y, alpha=alpha) for x, y in zip(xs, ys)]
+
     def mul_(self, xs: list[Tensor], scalar: float) -> None:
         if self.foreach:
             torch._foreach_mul_(xs, scalar)
@@ -31,6 +38,8 @@ class ListOps:
                 x.mul_(scalar)
 
     def copy_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
+        if not xs:
+            return
         if self.foreach:
             torch._foreach_copy_(xs, ys)
         else:
@@ -54,22 +63,25 @@ class ListOps:
                 x.neg_().add_(y)
 
     def sum_of_squares(self, xs: list[Tensor]) -> float:
+        """Host float (a sync): used by telemetry only."""
         if not xs:
             return 0.0
-        if self.foreach:
-            norms = torch._foreach_norm(xs)
-        else:
-            norms = [x.norm() for x in xs]
+        norms = torch._foreach_norm(xs) if self.foreach else [x.norm() for x in xs]
         return float(sum(n.double() ** 2 for n in norms))
 
     def dot(self, xs: list[Tensor], ys: list[Tensor]) -> float:
         return float(sum(torch.dot(x.flatten().double(), y.flatten().double()) for x, y in zip(xs, ys)))
 
-    def all_finite(self, xs: list[Tensor]) -> bool:
-        # One reduction per tensor; a NaN or inf anywhere makes the sum non-finite.
+    def finite(self, xs: list[Tensor]) -> Tensor | None:
+        """A 0-d bool tensor on the tensors' device: every entry of every tensor is finite.
+
+        The max-norm is exact in any dtype (no sum that could overflow a 16-bit format) and
+        propagates NaN, so it is finite exactly when every entry is.  No host sync here.
+        """
         if not xs:
-            return True
-        return bool(torch.isfinite(torch.stack([x.sum().double() for x in xs]).sum()))
+            return None
+        norms = torch._foreach_norm(xs, float("inf")) if self.foreach else [x.abs().max() for x in xs]
+        return torch.isfinite(torch.stack([n.float() for n in norms])).all()
 
 
 def nesterov_momentum(
@@ -78,21 +90,16 @@ def nesterov_momentum(
     buffers: list[Tensor],
     momentum: float,
     nesterov: bool,
-    first: bool,
 ) -> list[Tensor]:
-    """Apply (Nesterov) momentum to ``directions`` in place, exactly as torch.optim.SGD does.
+    """torch.optim.SGD's momentum on ``directions`` (left unchanged); returns the update.
 
-    ``m <- momentum * m + d`` (``m <- d`` on the first use), then ``d <- d + momentum * m`` with
-    Nesterov, else ``d <- m``.  Returns the list holding the resulting directions.
+    ``m <- momentum * m + d`` (the buffers start at zero, which gives SGD's ``m <- d`` on the first
+    use exactly), then ``d + momentum * m`` with Nesterov, else ``m``.
     """
     if momentum == 0.0:
         return directions
-    if first:
-        ops.copy_(buffers, directions)
-    else:
-        ops.mul_(buffers, momentum)
-        ops.add_(buffers, directions)
+    ops.mul_(buffers, momentum)
+    ops.add_(buffers, directions)
     if nesterov:
-        ops.add_(directions, buffers, alpha=momentum)
-        return directions
+        return ops.add(directions, buffers, alpha=momentum)
     return buffers

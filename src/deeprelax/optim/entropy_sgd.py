@@ -9,11 +9,13 @@ import torch
 from torch import Tensor
 
 from deeprelax.optim._engine import (
+    Chain,
     RelaxedOptimizer,
     check_common,
     check_coupling,
     check_number,
 )
+from deeprelax.optim._validate import uses_nesterov
 
 
 class EntropySGD(RelaxedOptimizer):
@@ -42,9 +44,11 @@ class EntropySGD(RelaxedOptimizer):
 
     Args:
         params: parameters or param groups (every group must use the same ``L``).
-        lr (float): outer learning rate :math:`\eta` (default 0.1). LR schedulers act on it.
+        lr (float or 0-d tensor): outer learning rate :math:`\eta` (default 0.1). LR schedulers
+            act on it. Every keyword after it is keyword-only.
         momentum (float): outer momentum :math:`\nu` (default 0.9).
-        nesterov (bool): Nesterov form for the outer and inner momentum (default True).
+        nesterov (bool or None): Nesterov form for the outer and inner momentum (default None:
+            Nesterov whenever there is momentum; ``True`` with ``momentum=0`` is an error, as in SGD).
         weight_decay (float): L2 :math:`\omega`, added to the inner direction (and to the SGD
             direction when ``L = 0``); not to the outer direction ``D`` (default 0).
         L (int): inner steps = gradient evaluations per outer step (default 20).
@@ -63,8 +67,11 @@ class EntropySGD(RelaxedOptimizer):
             ``state_dict()``.  Default: a generator seeded from the global RNG.
         foreach (bool, optional): use the ``torch._foreach_*`` kernels (default: when all
             parameters share device and dtype).
-        closure_free (bool): allow ``step()`` without a closure, one gradient per call (default False).
+        closure_free (bool): one gradient evaluation per ``step()`` call: the gradient in ``.grad``,
+            or one call of ``step(closure)``'s closure (default False).
         telemetry (bool): record ``last_telemetry`` after each outer step (default False).
+        state_dtype (torch.dtype, optional): dtype of the anchor, chain point, mean and momenta
+            (default: float32 for 16-bit parameters, else the parameter's dtype).
 
     Example:
         >>> opt = EntropySGD(model.parameters(), lr=0.1, L=20, gamma=0.03, scoping=1e-3)
@@ -82,14 +89,13 @@ class EntropySGD(RelaxedOptimizer):
         deeprelax keeps that convention (PAPER.md §5.1, §6).
     """
 
-    stochastic = True
-
     def __init__(
         self,
         params: Iterable[Tensor] | Iterable[dict],
-        lr: float = 0.1,
+        lr: float | Tensor = 0.1,
+        *,
         momentum: float = 0.9,
-        nesterov: bool = True,
+        nesterov: bool | None = None,
         weight_decay: float = 0.0,
         L: int = 20,
         gamma: float = 0.01,
@@ -100,81 +106,86 @@ class EntropySGD(RelaxedOptimizer):
         noise: float = 1e-4,
         alpha: float = 0.25,
         rho: float = 0.0,
-        *,
         generator: torch.Generator | None = None,
         foreach: bool | None = None,
         closure_free: bool = False,
         telemetry: bool = False,
+        state_dtype: torch.dtype | None = None,
     ) -> None:
-        check_common(lr, momentum, nesterov, weight_decay, L, rho)
-        check_coupling(gamma, scoping, gamma_max, positive=False)
-        check_number("inner_lr", inner_lr, low=0.0, low_open=True)
-        check_number("inner_momentum", inner_momentum, low=0.0, high=1.0, high_open=True)
-        check_number("noise", noise, low=0.0)
-        check_number("alpha", alpha, low=0.0, high=1.0, low_open=True)
         defaults = dict(
             lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
             gamma=gamma, scoping=scoping, gamma_max=gamma_max, inner_lr=inner_lr,
             inner_momentum=inner_momentum, noise=noise, alpha=alpha, rho=rho, foreach=foreach,
         )
         super().__init__(params, defaults, generator=generator, closure_free=closure_free,
-                         telemetry=telemetry)
+                         telemetry=telemetry, state_dtype=state_dtype)
+
+    def _check_group(self, group):
+        check_common(group)
+        check_coupling(group, positive=False)
+        group["inner_lr"] = check_number("inner_lr", group["inner_lr"], low=0.0, low_open=True)
+        group["inner_momentum"] = check_number("inner_momentum", group["inner_momentum"], low=0.0,
+                                               high=1.0, high_open=True)
+        group["noise"] = check_number("noise", group["noise"], low=0.0)
+        group["alpha"] = check_number("alpha", group["alpha"], low=0.0, high=1.0, low_open=True)
 
     def _evals_per_step(self, L: int) -> int:
         return max(L, 1)
 
-    def _consume(self, group, params, grads, index, coupling):
-        ops = self._ops(group, params)
-        wd = group["weight_decay"]
-        if group["L"] == 0:  # plain SGD: the direction is formed out of place, as torch.optim.SGD does
-            self._keep_sgd_direction(params, grads, wd)
-            return
-        anchors = self.buffers(params, "anchor")
-        mean = self.buffers(params, "inner_mean")
-        if index == 0:
-            ops.copy_(anchors, params)
-            ops.copy_(mean, params)
-            if wd:  # y = x here, so the coupling term is exactly zero
-                ops.add_(grads, params, alpha=wd)
-        else:
-            if wd + coupling:
-                ops.add_(grads, params, alpha=wd + coupling)
-            if coupling:
-                ops.add_(grads, anchors, alpha=-coupling)
-        self._inner_update(group, ops, params, grads, first=index == 0)
-        if group["noise"] > 0:
-            self._add_noise(params, math.sqrt(2.0 * group["inner_lr"]) * group["noise"], ops)
-        ops.lerp_(mean, params, group["alpha"])
-        if self.telemetry:
-            self._record_chain_distance(index, params, anchors)
+    def _draws_noise(self, group) -> bool:
+        return group["L"] > 0 and group["noise"] > 0
 
-    def _inner_update(self, group, ops, params, grads, first: bool) -> None:
+    def _state_names(self, group) -> list[str]:
+        names = ["inner_mean"]
+        if group["inner_momentum"] > 0:
+            names.append("inner_momentum_buffer")
+        return names
+
+    def _consume(self, chain: Chain) -> None:
+        group, ops, ys, xs = chain.group, chain.ops, chain.points, chain.anchors
+        wd, coupling = group["weight_decay"], chain.coupling
+        mean = self.buffers(chain.params, "inner_mean")
+        if chain.index == 0:
+            ops.copy_(mean, xs)
+            # y = x here, so the coupling term is exactly zero
+            d = ops.add(chain.grads, ys, alpha=wd) if wd else chain.grads
+        else:
+            d = ops.add(chain.grads, ys, alpha=wd + coupling) if wd + coupling else chain.grads
+            if coupling:
+                ops.add_(d, xs, alpha=-coupling)
+        self._inner_update(chain, d)
+        if group["noise"] > 0:
+            self._add_noise(chain, math.sqrt(2.0 * group["inner_lr"]) * group["noise"])
+        ops.lerp_(mean, ys, group["alpha"])
+        if self.telemetry:
+            self._record_chain_distance(chain)
+
+    def _inner_update(self, chain: Chain, d: list[Tensor]) -> None:
         """y <- y - eta' NAG_nu'(d; m'), with the buffer kept as (1 - nu') m'.
 
         The scaled buffer updates in one pass, b <- lerp(b, d, 1 - nu') = nu' b + (1 - nu') d,
         where the plain form needs two (m <- nu' m, m <- m + d); the arithmetic is otherwise
-        torch.optim.SGD's momentum (the reference tests check it to 1e-12).
+        torch.optim.SGD's momentum (the reference tests check it to 1e-12).  ``d`` may be the
+        caller's ``.grad``: it is only read.
         """
+        group, ops, ys = chain.group, chain.ops, chain.points
         nu, lr_in = group["inner_momentum"], group["inner_lr"]
         if not nu:
-            ops.add_(params, grads, alpha=-lr_in)
+            ops.add_(ys, d, alpha=-lr_in)
             return
-        scaled = self.buffers(params, "inner_momentum_buffer")
-        if first:
-            ops.copy_(scaled, grads)
+        scaled = self.buffers(chain.params, "inner_momentum_buffer")
+        if chain.index == 0:
+            ops.copy_(scaled, d)
             ops.mul_(scaled, 1.0 - nu)
         else:
-            ops.lerp_(scaled, grads, 1.0 - nu)
-        if group["nesterov"]:
-            ops.add_(grads, scaled, alpha=nu / (1.0 - nu))  # d + nu' m'
-            ops.add_(params, grads, alpha=-lr_in)
+            ops.lerp_(scaled, d, 1.0 - nu)
+        if uses_nesterov(group["nesterov"], nu):
+            ops.add_(ys, d, alpha=-lr_in)  # y - eta' (d + nu' m')
+            ops.add_(ys, scaled, alpha=-lr_in * nu / (1.0 - nu))
         else:
-            ops.add_(params, scaled, alpha=-lr_in / (1.0 - nu))  # m'
+            ops.add_(ys, scaled, alpha=-lr_in / (1.0 - nu))  # m'
 
-    def _direction(self, group, params, coupling):
-        if group["L"] == 0:
-            return self._take_sgd_direction(params)
-        anchors = self.buffers(params, "anchor")
-        mean = self.buffers(params, "inner_mean")
-        self._ops(group, params).sub_from_(mean, anchors)  # mean <- x - mu
-        return anchors, mean
+    def _direction(self, chain: Chain) -> list[Tensor]:
+        mean = self.buffers(chain.params, "inner_mean")
+        chain.ops.sub_from_(mean, chain.anchors)  # mean <- x - mu
+        return mean

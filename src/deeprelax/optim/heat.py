@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from deeprelax.optim._engine import RelaxedOptimizer, check_common, check_coupling
+from deeprelax.optim._engine import Chain, RelaxedOptimizer, check_common, check_coupling
 
 
 class Heat(RelaxedOptimizer):
@@ -24,7 +24,7 @@ class Heat(RelaxedOptimizer):
 
     Args:
         params, lr, momentum, nesterov, weight_decay, rho, generator, foreach, closure_free,
-        telemetry: as in :class:`~deeprelax.optim.EntropySGD`.
+        telemetry, state_dtype: as in :class:`~deeprelax.optim.EntropySGD`.
         L (int): Gaussian samples per step (default 20).
         gamma (float): :math:`g_0 = 1/t`; the perturbation std is :math:`1/\sqrt{g_k}`
             (default 1e4, std 0.01; a deeprelax choice).
@@ -39,68 +39,64 @@ class Heat(RelaxedOptimizer):
         chain) is ``EntropySGD`` with a uniform mean, not provided.
     """
 
-    stochastic = True
-
     def __init__(
         self,
         params: Iterable[Tensor] | Iterable[dict],
-        lr: float = 0.1,
+        lr: float | Tensor = 0.1,
+        *,
         momentum: float = 0.9,
-        nesterov: bool = True,
+        nesterov: bool | None = None,
         weight_decay: float = 0.0,
         L: int = 20,
         gamma: float = 1e4,
         scoping: float = 0.0,
         gamma_max: float | None = None,
         rho: float = 0.0,
-        *,
         generator: torch.Generator | None = None,
         foreach: bool | None = None,
         closure_free: bool = False,
         telemetry: bool = False,
+        state_dtype: torch.dtype | None = None,
     ) -> None:
-        check_common(lr, momentum, nesterov, weight_decay, L, rho)
-        check_coupling(gamma, scoping, gamma_max, positive=True)
         defaults = dict(
             lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
             gamma=gamma, scoping=scoping, gamma_max=gamma_max, rho=rho, foreach=foreach,
         )
         super().__init__(params, defaults, generator=generator, closure_free=closure_free,
-                         telemetry=telemetry)
+                         telemetry=telemetry, state_dtype=state_dtype)
+
+    def _check_group(self, group):
+        check_common(group)
+        check_coupling(group, positive=True)
 
     def _evals_per_step(self, L: int) -> int:
         return L + 1
 
-    def _consume(self, group, params, grads, index, coupling):
-        ops = self._ops(group, params)
-        wd, L = group["weight_decay"], group["L"]
-        if L == 0:
-            self._keep_sgd_direction(params, grads, wd)
-            return
-        anchors = self.buffers(params, "anchor")
-        total = self.buffers(params, "heat_grad_sum")
-        if index == 0:
-            ops.copy_(anchors, params)
-        elif index == 1:
-            ops.copy_(total, grads)
-        else:
-            ops.add_(total, grads)
-        if index < L:  # move to the next Gaussian point x + sqrt(t) z
-            std = 1.0 / math.sqrt(coupling)
-            for p in params:
-                p.normal_(generator=self.generator)
-            ops.mul_(params, std)
-            if self.telemetry:
-                self._tele["noise_sq"] += ops.sum_of_squares(params)
-            ops.add_(params, anchors)
+    def _draws_noise(self, group) -> bool:
+        return group["L"] > 0
 
-    def _direction(self, group, params, coupling):
-        if group["L"] == 0:
-            return self._take_sgd_direction(params)
-        ops = self._ops(group, params)
-        anchors = self.buffers(params, "anchor")
-        total = self.buffers(params, "heat_grad_sum")
-        ops.mul_(total, 1.0 / group["L"])
-        if group["weight_decay"]:
-            ops.add_(total, anchors, alpha=group["weight_decay"])
-        return anchors, total
+    def _state_names(self, group) -> list[str]:
+        return ["heat_grad_sum"]
+
+    def _consume(self, chain: Chain) -> None:
+        ops, index, L = chain.ops, chain.index, chain.group["L"]
+        total = self.buffers(chain.params, "heat_grad_sum")
+        if index == 1:
+            ops.copy_(total, chain.grads)
+        elif index > 1:
+            ops.add_(total, chain.grads)
+        if index < L:  # move to the next Gaussian point x + sqrt(t) z
+            std = 1.0 / math.sqrt(chain.coupling)
+            for y in chain.points:
+                y.normal_(generator=self._rng(y.device))
+            ops.mul_(chain.points, std)
+            if self.telemetry:
+                self._tele["noise_sq"] += ops.sum_of_squares(chain.points)
+            ops.add_(chain.points, chain.anchors)
+
+    def _direction(self, chain: Chain) -> list[Tensor]:
+        total = self.buffers(chain.params, "heat_grad_sum")
+        chain.ops.mul_(total, 1.0 / chain.group["L"])
+        if chain.group["weight_decay"]:
+            chain.ops.add_(total, chain.anchors, alpha=chain.group["weight_decay"])
+        return total

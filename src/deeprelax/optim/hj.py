@@ -7,7 +7,13 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from deeprelax.optim._engine import RelaxedOptimizer, check_common, check_coupling, check_number
+from deeprelax.optim._engine import (
+    Chain,
+    RelaxedOptimizer,
+    check_common,
+    check_coupling,
+    check_number,
+)
 
 
 class HJ(RelaxedOptimizer):
@@ -28,7 +34,8 @@ class HJ(RelaxedOptimizer):
     ``L = 0`` (or :math:`t \to 0`) is plain SGD with Nesterov and weight decay.
 
     Args:
-        params, lr, momentum, nesterov, weight_decay, rho, foreach, closure_free, telemetry:
+        params, lr, momentum, nesterov, weight_decay, rho, foreach, closure_free, telemetry,
+        state_dtype:
             as in :class:`~deeprelax.optim.EntropySGD`.
         L (int): fixed-point iterations per step (default 10, the authors' final default).
         gamma (float): coupling :math:`g_0 = 1/t` (default 10, i.e. t = 0.1; a deeprelax choice).
@@ -44,9 +51,10 @@ class HJ(RelaxedOptimizer):
     def __init__(
         self,
         params: Iterable[Tensor] | Iterable[dict],
-        lr: float = 0.1,
+        lr: float | Tensor = 0.1,
+        *,
         momentum: float = 0.9,
-        nesterov: bool = True,
+        nesterov: bool | None = None,
         weight_decay: float = 0.0,
         L: int = 10,
         gamma: float = 10.0,
@@ -54,48 +62,44 @@ class HJ(RelaxedOptimizer):
         gamma_max: float | None = None,
         damping: float = 0.25,
         rho: float = 0.0,
-        *,
         foreach: bool | None = None,
         closure_free: bool = False,
         telemetry: bool = False,
+        state_dtype: torch.dtype | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
-        check_common(lr, momentum, nesterov, weight_decay, L, rho)
-        check_coupling(gamma, scoping, gamma_max, positive=True)
-        check_number("damping", damping, low=0.0, high=1.0, low_open=True)
         defaults = dict(
             lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
             gamma=gamma, scoping=scoping, gamma_max=gamma_max, damping=damping, rho=rho,
             foreach=foreach,
         )
         super().__init__(params, defaults, generator=generator, closure_free=closure_free,
-                         telemetry=telemetry)
+                         telemetry=telemetry, state_dtype=state_dtype)
+
+    def _check_group(self, group):
+        check_common(group)
+        check_coupling(group, positive=True)
+        group["damping"] = check_number("damping", group["damping"], low=0.0, high=1.0, low_open=True)
 
     def _evals_per_step(self, L: int) -> int:
         return L + 1
 
-    def _consume(self, group, params, grads, index, coupling):
-        ops = self._ops(group, params)
-        wd, L = group["weight_decay"], group["L"]
-        if L == 0:
-            self._keep_sgd_direction(params, grads, wd)
-            return
-        anchors = self.buffers(params, "anchor")
-        p_vec = self.buffers(params, "hj_direction")
-        if wd:
-            ops.add_(grads, params, alpha=wd)
-        if index == 0:
-            ops.copy_(anchors, params)
-            ops.copy_(p_vec, grads)
-        else:
-            ops.lerp_(p_vec, grads, group["damping"])
-        if index < L:  # move to the next point z = x - t p
-            ops.copy_(params, anchors)
-            ops.add_(params, p_vec, alpha=-1.0 / coupling)
-            if self.telemetry:
-                self._record_chain_distance(index, params, anchors)
+    def _state_names(self, group) -> list[str]:
+        return ["hj_direction"]
 
-    def _direction(self, group, params, coupling):
-        if group["L"] == 0:
-            return self._take_sgd_direction(params)
-        return self.buffers(params, "anchor"), self.buffers(params, "hj_direction")
+    def _consume(self, chain: Chain) -> None:
+        ops, wd, index = chain.ops, chain.group["weight_decay"], chain.index
+        p_vec = self.buffers(chain.params, "hj_direction")
+        q = ops.add(chain.grads, chain.points, alpha=wd) if wd else chain.grads
+        if index == 0:
+            ops.copy_(p_vec, q)
+        else:
+            ops.lerp_(p_vec, q, chain.group["damping"])
+        if index < chain.group["L"]:  # move to the next point z = x - t p
+            ops.copy_(chain.points, chain.anchors)
+            ops.add_(chain.points, p_vec, alpha=-1.0 / chain.coupling)
+            if self.telemetry:
+                self._record_chain_distance(chain)
+
+    def _direction(self, chain: Chain) -> list[Tensor]:
+        return self.buffers(chain.params, "hj_direction")

@@ -77,8 +77,9 @@ class Parle(_dist.ReplicaMixin, EntropySGD):
         self,
         params: Iterable[Tensor] | Iterable[dict],
         lr: float = 0.1,
+        *,
         momentum: float = 0.9,
-        nesterov: bool = True,
+        nesterov: bool | None = None,
         weight_decay: float = 0.0,
         L: int = 25,
         gamma: float = 0.01,
@@ -90,20 +91,21 @@ class Parle(_dist.ReplicaMixin, EntropySGD):
         alpha: float = 1.0,
         rho: float = 1.0,
         rho_max: float | None = 10.0,
-        *,
         group: Any = None,
         generator: torch.Generator | None = None,
         foreach: bool | None = None,
         closure_free: bool = False,
         telemetry: bool = False,
+        state_dtype: torch.dtype | None = None,
     ) -> None:
         if rho_max is not None:
             check_number("rho_max", rho_max, low=0.0, low_open=True)
         super().__init__(
-            params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
+            params, lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
             gamma=gamma, scoping=scoping, gamma_max=gamma_max, inner_lr=inner_lr,
             inner_momentum=inner_momentum, noise=noise, alpha=alpha, rho=rho,
             generator=generator, foreach=foreach, closure_free=closure_free, telemetry=telemetry,
+            state_dtype=state_dtype,
         )
         self.defaults["rho_max"] = rho_max
         for g in self.param_groups:
@@ -135,17 +137,18 @@ class Parle(_dist.ReplicaMixin, EntropySGD):
         # Parle's rho is the elastic coupling (kappa), not the controlled variant's weight.
         return 0.0
 
-    def _advance(self) -> bool:
+    def _advance(self, loss):
         self._elastic = {id(g): self.rho_at(g) for g in self.param_groups}
-        return super()._advance()
+        return super()._advance(loss)
 
-    def _direction(self, group, params, coupling):
-        anchors, direction = super()._direction(group, params, coupling)
-        rho_k = self._elastic.get(id(group), 0.0)
+    def _outer_direction(self, chain):
+        direction = super()._outer_direction(chain)
+        rho_k = self._elastic.get(id(chain.group), 0.0)
         if rho_k != 0.0:
-            refs = [self.state[p]["reference"] for p in params]
-            self._ops(group, params).add_(direction, torch._foreach_sub(anchors, refs), alpha=rho_k)
-        return anchors, direction
+            refs = [self.state[p]["reference"] for p in chain.params]
+            diff = torch._foreach_sub(chain.anchors, refs)
+            direction = chain.ops.add(direction, diff, alpha=rho_k)  # out of place: may be .grad
+        return direction
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:  # type: ignore[override]

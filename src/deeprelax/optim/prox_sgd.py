@@ -22,7 +22,8 @@ class ProxSGD(EntropySGD):
 
     Args:
         params, lr, momentum, nesterov, weight_decay, L, gamma, scoping, gamma_max,
-        inner_momentum, rho, foreach, closure_free, telemetry: as in :class:`EntropySGD`.
+        inner_momentum, rho, foreach, closure_free, telemetry, state_dtype: as in
+        :class:`EntropySGD`.
         inner_lr (float): inner step :math:`\eta'` (default 0.25, the authors' H-ESGD value).
             The inner descent is stable for :math:`\eta'(\lambda_{\max} + g) \lesssim 2(1-\nu')`
             with momentum; lower it for sharp losses.
@@ -31,14 +32,13 @@ class ProxSGD(EntropySGD):
         A step costs ``L`` gradient evaluations, the first at ``x``.  Nothing random is drawn.
     """
 
-    stochastic = False
-
     def __init__(
         self,
         params: Iterable[Tensor] | Iterable[dict],
-        lr: float = 0.1,
+        lr: float | Tensor = 0.1,
+        *,
         momentum: float = 0.9,
-        nesterov: bool = True,
+        nesterov: bool | None = None,
         weight_decay: float = 0.0,
         L: int = 20,
         gamma: float = 0.01,
@@ -47,15 +47,15 @@ class ProxSGD(EntropySGD):
         inner_lr: float = 0.25,
         inner_momentum: float = 0.9,
         rho: float = 0.0,
-        *,
         foreach: bool | None = None,
         closure_free: bool = False,
         telemetry: bool = False,
+        state_dtype: torch.dtype | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(
-            params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
+            params, lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
             gamma=gamma, scoping=scoping, gamma_max=gamma_max, inner_lr=inner_lr,
             inner_momentum=inner_momentum, noise=0.0, alpha=1.0, rho=rho, generator=generator,
-            foreach=foreach, closure_free=closure_free, telemetry=telemetry,
+            foreach=foreach, closure_free=closure_free, telemetry=telemetry, state_dtype=state_dtype,
         )
