@@ -105,3 +105,64 @@ def test_every_formula_is_typeset_by_the_vendored_katex(site):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+def _rst_to_markdown():
+    pytest.importorskip("griffe")
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from griffe_rst import rst_to_markdown
+    finally:
+        sys.path.pop(0)
+    return rst_to_markdown
+
+
+def test_rst_roles_and_directives_become_markdown():
+    rst_to_markdown = _rst_to_markdown()
+    text = (
+        "Step :math:`x \\leftarrow x - \\eta D` of :class:`~deeprelax.optim.EntropySGD` [1]_.\n"
+        "\n"
+        ".. math::\n"
+        "    a &= b \\\\\n"
+        "    c &= d\n"
+        "\n"
+        ".. note::\n"
+        "    Costs ``L`` evaluations.\n"
+        "\n"
+        ".. [1] PAPER.md §5."
+    )
+    assert rst_to_markdown(text).splitlines() == [
+        "Step $x \\leftarrow x - \\eta D$ of `EntropySGD` [1].",
+        "",
+        "",
+        "$$",
+        "\\begin{aligned}",
+        "a &= b \\\\",
+        "c &= d",
+        "\\end{aligned}",
+        "$$",
+        "",
+        "Note:",
+        "    Costs ``L`` evaluations.",
+        "",
+        "[1] PAPER.md §5.",
+    ]
+
+
+def test_a_simple_table_becomes_a_pipe_table_even_when_a_cell_overflows():
+    rst_to_markdown = _rst_to_markdown()
+    table = (
+        "====  ==========  =====\n"
+        "name  meaning     cost\n"
+        "====  ==========  =====\n"
+        "HJ    Hopf-Lax fixed point  L + 1\n"
+        "Heat  smoothing   L\n"
+        "      (Gaussian)\n"
+        "====  ==========  =====\n"
+    )
+    assert rst_to_markdown(table).strip().splitlines() == [
+        "| name | meaning | cost |",
+        "| --- | --- | --- |",
+        "| HJ | Hopf-Lax fixed point | L + 1 |",
+        "| Heat | smoothing (Gaussian) | L |",
+    ]
