@@ -120,6 +120,27 @@ def test_numpy_reconstruct_with_arguments_numpy_never_writes_is_refused(tmp_path
         load_data_pickle(path)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x80\x02cnumpy\ndtype\n}U\x01aK\x01sb.",  # BUILD with a dict: set the constructor's __dict__
+        b"\x80\x02cnumpy\ndtype\nN}U\x0c__defaults__K\x01s\x86b.",  # BUILD with slot state
+        b"\x80\x02cnumpy\nndarray\n)\x81.",  # NEWOBJ: numpy.ndarray(shape) allocates unchecked
+        b"\x80\x02cnumpy\nndarray\n.",  # the ndarray token itself as data
+    ],
+    ids=["build-dict", "build-slots", "newobj-ndarray", "ndarray-token"],
+)
+def test_allowed_globals_cannot_be_altered_or_misused(tmp_path, raw):
+    path = tmp_path / "crafted.pkl"
+    path.write_bytes(raw)
+    with pytest.raises(ValueError) as info:
+        load_data_pickle(path)
+    _one_line_naming(info, path)
+    # the constructors still behave: a normal batch loads afterwards
+    path.write_bytes(pickle.dumps(_batch(), protocol=2))
+    assert load_data_pickle(path)[b"data"].shape == (4, 3072)
+
+
 def test_mnist_pickle_with_code_is_refused(tmp_path):
     marker = tmp_path / "MARKER"
     path = tmp_path / "mnist.pkl.gz"

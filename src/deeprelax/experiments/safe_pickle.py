@@ -34,17 +34,40 @@ import numpy as np
 __all__ = ["load_data_pickle", "one_line"]
 
 
-class _NdarrayToken:
+class _Refused(Exception):
+    """A global or value outside what a data pickle may hold (message: what was refused)."""
+
+
+class _Sealed:
+    """No ``__dict__`` and no attribute assignment: a pickle's BUILD cannot alter these objects."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise _Refused(f"assignment to {name!r}")
+
+
+class _NdarrayToken(_Sealed):
     """Stands for ``numpy.ndarray`` inside a pickle: usable only as ``_reconstruct``'s first argument."""
+
+    __slots__ = ()
+
+
+class _Call(_Sealed):
+    """One of the checked constructors below, as the pickle sees it."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Any) -> None:
+        object.__setattr__(self, "fn", fn)
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args)
 
 
 _NDARRAY = _NdarrayToken()
 _RECONSTRUCT = np.zeros(0).__reduce__()[0]
 _SCALAR = np.float64(0).__reduce__()[0]
-
-
-class _Refused(Exception):
-    """A global or value outside what a data pickle may hold (message: what was refused)."""
 
 
 def _plain_dtype(spec: Any, *args: Any) -> np.dtype:
@@ -87,14 +110,14 @@ def _encode(text: Any, encoding: Any = "utf-8") -> bytes:
 
 _ALLOWED = {
     ("numpy", "ndarray"): _NDARRAY,
-    ("numpy", "dtype"): _plain_dtype,
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy.core.multiarray", "scalar"): _scalar,
-    ("numpy._core.multiarray", "scalar"): _scalar,
-    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
-    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
-    ("_codecs", "encode"): _encode,
+    ("numpy", "dtype"): _Call(_plain_dtype),
+    ("numpy.core.multiarray", "_reconstruct"): _Call(_reconstruct),
+    ("numpy._core.multiarray", "_reconstruct"): _Call(_reconstruct),
+    ("numpy.core.multiarray", "scalar"): _Call(_scalar),
+    ("numpy._core.multiarray", "scalar"): _Call(_scalar),
+    ("numpy.core.numeric", "_frombuffer"): _Call(_frombuffer),
+    ("numpy._core.numeric", "_frombuffer"): _Call(_frombuffer),
+    ("_codecs", "encode"): _Call(_encode),
 }
 
 
