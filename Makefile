@@ -33,7 +33,7 @@ bench: $(STAMP)
 # The docs site into site/ (strict: a broken link or docstring fails the build). Math is rendered by
 # KaTeX, fetched once with npm into build/vendor/ and copied into the site: no network at view time.
 docs: $(STAMP)
-	$(BIN)/python -m mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
