@@ -1,27 +1,32 @@
-"""Log-domain Gaussian convolution on a uniform grid, certified to a relative tolerance.
+"""Log-domain Gaussian convolution on a uniform grid, accurate to a relative tolerance.
 
 For each row we need   L_i = log sum_j exp(a_j - c (i - j)^2),   i, j = 0..n-1,
 where a can span thousands (beta f in the thousands) so that exp(a) under/overflows.
 
-Method (numpy only):
+Method (numpy only): cut rows and columns into blocks of W points, c (W - 1)^2 <= 9 (the kernel
+varies by at most e^9 across a block), and sum the contribution of every significant pair
+(row block R, column block C = R - k) separately. With D = k W, p, q the offsets inside R and C,
 
-1. The largest term m_i = max_j a_j - c (i - j)^2 is a Moreau envelope, computed exactly by
-   the Hopf-Lax solver; so L_i >= m_i is known before any summation.
-2. Rows are processed in blocks R. Columns that cannot matter to R are dropped: a term is
-   significant only if a_j - c dist(j, R)^2 >= min_R m - T (T = 50, so everything dropped weighs
-   less than n e^-50 relative).
-3. The remaining columns are split into clusters at gaps; each cluster K is summed by one FFT
-   convolution after an exponential tilt chosen at the block's reference row i0: with j_K the
-   best column of K for row i0 and delta_K = i0 - j_K,
-       a_j - c (i - j)^2 = w_j - c ((i - j) - delta_K)^2 - 2 c (i - i0) delta_K,
-       w_j = a_j - c (i0 - j)^2 + c (j - j_K)^2,
-   so the FFT sees bounded weights exp(w_j - max w) and a Gaussian kernel centred at the
-   displacement delta_K instead of at 0 (the tilt turns a far-away dominant well into an O(1)
-   term).
-4. Each row gets an error bound: the FFT's absolute error (a multiple of eps ||w||_2 ||k||_2)
-   scaled back by the tilt and divided by exp(m_i) <= exp(L_i). Rows whose bound exceeds `tol`
-   are recomputed in smaller blocks (halving), and at the smallest block by direct log-sum-exp
-   over the candidate columns. The result therefore carries a per-row certificate, not a hope.
+    a_j - c (i - j)^2 = [a_j + 2 c D q] - c D^2 - 2 c D p - c (p - q)^2,
+
+so after an exponential tilt by 2 c D every pair is the *same* small matrix-vector product
+z_p = sum_q v_q exp(-c (p - q)^2) with weights v_q = exp(a_j + 2 c D q - shift) <= 1, one of
+them 1. Hence e^{-9} sum v <= z_p <= sum v for every row of the pair: each pair is summed to a
+relative accuracy set by the arithmetic, not by the dynamic range of a:
+
+* narrow kernels (W <= 128): one matrix product for all pairs at once; sums of positive terms,
+  relative error <= (W + 2) eps per pair (W may exceed the e^9 rule there: only underflow matters,
+  and c (W - 1)^2 <= 600 keeps every kernel entry a normal float);
+* wide kernels: one batched FFT for all pairs; its absolute error, a few eps max z, is at most
+  e^9 times a few eps relative to z_p.
+
+Pairs that cannot matter are never formed. A lower bound L0 <= L comes first, from the block's
+own pair and those holding the best block maximum for its first and last row; a pair is then
+dropped when its upper bound shift - c D^2 - 2 c D p + log W stays below L0_p - 40 at every row p
+of the block (a cheap block-level test first, the per-row test on the survivors). Everything
+dropped from a row weighs less than (2K + 1) e^-40 < 1e-11 of its sum (K < 10^6 offsets). Contributions are combined
+per row by log-sum-exp. All of it is array work over all blocks of a chunk at once: the Python
+loop runs over chunks of about 2^18 points, never over blocks or wells.
 """
 
 from __future__ import annotations
@@ -30,21 +35,169 @@ import math
 
 import numpy as np
 
-from deeprelax.pde._envelope import moreau_rows
 from deeprelax.pde._grid import next_fast_len
 
-_T = 50.0  # dropped terms weigh < exp(-_T) each relative to the largest
-_EPS = np.finfo(np.float64).eps
-_MIN_BLOCK = 64
-_BANDED_REACH = 64  # below this reach (in points) the direct banded sum is cheapest
-_TILT_SPAN = 1000.0  # c (L/2)^2 cap: the tilt's intermediate terms stay below 1e3 (2e-13 rounding)
+_KERNEL_SPAN = 9.0  # c (W - 1)^2: the kernel's range inside a block, e^9
+_GEMM_MAX = 128  # widest block summed by a matrix product; wider blocks use the FFT
+_GEMM_MIN = 16  # narrow kernels: blocks at least this wide (fewer pairs) ...
+_NORMAL_SPAN = 600.0  # ... while c (W - 1)^2 <= 600 keeps exp(-c (p - q)^2) a normal float
+_DROP = 40.0  # each dropped pair weighs < e^-40 of its row's sum
+_CHUNK = 1 << 15  # points per chunk of row blocks (its arrays stay in cache)
+_PAIRS = 1 << 21  # floats per batch of pairs
+_BANDED_REACH = 16  # below this reach (in points) the direct banded sum is cheapest
 
 
-def _block_width(c: float, n: int, least: int = _MIN_BLOCK * 4) -> int:
-    """Rows per block: a few kernel widths, >= ``least`` when the tilt's rounding allows it."""
-    wide = max(least, int(6.0 / math.sqrt(c)))
-    cap = int(2.0 * math.sqrt(_TILT_SPAN / c))
-    return max(1, min(n, wide, cap))
+class _Plan:
+    """Block width W and the kernel exp(-c (p - q)^2), p, q < W, as a matrix or its FFT."""
+
+    def __init__(self, c: float, n: int):
+        self.c = c
+        w = min(n, int(math.sqrt(_KERNEL_SPAN / c)) + 1)
+        if w <= _GEMM_MAX:
+            w = max(w, min(n, _GEMM_MIN, int(math.sqrt(_NORMAL_SPAN / c)) + 1))
+            self.fft = None
+            d = np.arange(w, dtype=np.float64)
+            self.kmat = np.exp(-c * (d[:, None] - d[None, :]) ** 2)
+        else:
+            # circular convolution of length >= 2W - 1 leaves the W outputs we keep unaliased
+            nfft = next_fast_len(2 * w - 1)
+            e = np.arange(nfft, dtype=np.float64)
+            e = np.minimum(e, nfft - e)
+            ker = np.where(e <= w - 1, np.exp(-c * e**2), 0.0)
+            self.fft = (nfft, np.fft.rfft(ker))
+        self.W = w
+        self.q = np.arange(w, dtype=np.float64)
+
+    def apply(self, v: np.ndarray) -> np.ndarray:
+        """z[r, p] = sum_q v[r, q] exp(-c (p - q)^2) for every row r of v (shape (P, W))."""
+        if self.fft is None:
+            return v @ self.kmat
+        nfft, khat = self.fft
+        return np.fft.irfft(np.fft.rfft(v, nfft, axis=1) * khat, nfft, axis=1)[:, : self.W]
+
+
+def log_gauss_conv_rows(A: np.ndarray, c: float) -> np.ndarray:
+    """L[r, i] = log sum_j exp(A[r, j] - c (i - j)^2), relative error of the sum <= 1e-10."""
+    A = np.ascontiguousarray(A, dtype=np.float64)
+    B, n = A.shape
+    # L_i >= a_i, so a column farther than this from its row weighs < e^-T of the row's sum
+    span = float(np.max(A.max(axis=1) - A.min(axis=1)))
+    if math.sqrt((span + _DROP + 10.0) / c) <= _BANDED_REACH:
+        return _banded(A, c, int(math.ceil(math.sqrt((span + _DROP + 10.0) / c))))
+    plan = _Plan(c, n)
+    W = plan.W
+    nb = -(-n // W)
+    blk = np.full((B, nb * W), -np.inf)
+    blk[:, :n] = A
+    blk = blk.reshape(B * nb, W)
+    bmax = blk.max(axis=1)
+    barg = np.argmax(blk, axis=1) + (np.arange(B * nb) % nb) * W  # column of the max, in its row
+    ctx = (blk, bmax, barg, nb, n, float(bmax.max()))
+    out = np.empty(B * nb * W)
+    step = max(1, _CHUNK // W)
+    for g0 in range(0, B * nb, step):
+        g = np.arange(g0, min(B * nb, g0 + step))
+        out[g0 * W : (g0 + g.size) * W] = _chunk(g, plan, ctx).ravel()
+    return out.reshape(B, nb * W)[:, :n]
+
+
+def _reach(plan: _Plan, excess: float) -> int:
+    """Largest block offset |k| whose pairs can come within T of a bound ``excess`` below max a."""
+    c, W = plan.c, plan.W
+    slack = c * (W - 1) ** 2 + math.log(W) + _DROP + 1.0
+    return int((W - 1 + math.sqrt(max(0.0, excess + slack) / c)) // W) + 1
+
+
+def _offsets(b: np.ndarray, K: int, nb: int):
+    """Offsets -K..K and the mask of those whose column block b - k exists."""
+    ks = np.arange(-K, K + 1)
+    src = b[:, None] - ks[None, :]
+    return ks, (src >= 0) & (src < nb)
+
+
+def _chunk(g: np.ndarray, plan: _Plan, ctx) -> np.ndarray:
+    """L for the rows of blocks g (flat block indices), shape (g.size, W)."""
+    blk, bmax, barg, nb, n, amax = ctx
+    c, W = plan.c, plan.W
+    b = g % nb
+    # the own block bounds L below on the whole block; its reach bounds every later reach
+    K0 = min(nb - 1, _reach(plan, amax - float((bmax[g] - c * (W - 1) ** 2).min())))
+    if g.size > 1 and g.size * (2 * K0 + 1) > _PAIRS:
+        half = g.size // 2
+        return np.concatenate((_chunk(g[:half], plan, ctx), _chunk(g[half:], plan, ctx)))
+    # 1. lower bound L0 <= L: the own pair and those holding the best block maximum for the
+    # block's first and last row
+    ks, valid = _offsets(b, K0, nb)
+    src = np.where(valid, g[:, None] - ks[None, :], g[:, None])
+    best = []
+    for row in (b * W, np.minimum(b * W + W - 1, n - 1)):
+        score = np.where(valid, bmax[src] - c * (row[:, None] - barg[src]) ** 2, -np.inf)
+        best.append(ks[np.argmax(score, axis=1)])
+    k1, k2 = best
+    i1, i2 = np.flatnonzero(k1 != 0), np.flatnonzero((k2 != 0) & (k2 != k1))
+    g_lo = np.concatenate((g, g[i1], g[i2]))
+    k_lo = np.concatenate((np.zeros(g.size, dtype=np.int64), k1[i1], k2[i2]))
+    vals_lo = _pair_logs(blk, g_lo, k_lo, plan)
+    L0 = _combine(g_lo, vals_lo)
+    # 2. every other pair whose upper bound reaches L0 - T somewhere on the block
+    floor = L0.min(axis=1)
+    K = min(K0, _reach(plan, amax - float(floor.min())))
+    ks, valid = _offsets(b, K, nb)
+    valid &= (ks[None, :] != 0) & (ks[None, :] != k1[:, None]) & (ks[None, :] != k2[:, None])
+    dmin = np.maximum(0.0, np.abs(ks) * W - (W - 1.0))
+    ub = bmax[np.where(valid, g[:, None] - ks[None, :], g[:, None])] - c * dmin[None, :] ** 2
+    ub += c * (W - 1) ** 2 + math.log(W)
+    ci, kj = np.nonzero(valid & (ub >= floor[:, None] - _DROP))
+    parts_g, parts_v = [g_lo], [vals_lo]
+    step = max(1, _PAIRS // W)
+    for s in range(0, ci.size, step):
+        rows, kk = ci[s : s + step], ks[kj[s : s + step]]
+        w, shift, lam = _tilted(blk, g[rows], kk, plan)
+        bound = (shift - c * (W * kk) ** 2 + math.log(W))[:, None] - lam[:, None] * plan.q
+        keep = np.any(bound >= L0[rows] - _DROP, axis=1)
+        if np.any(keep):
+            parts_g.append(g[rows[keep]])
+            parts_v.append(_finish(w[keep], shift[keep], lam[keep], kk[keep], plan))
+    return _combine(np.concatenate(parts_g), np.concatenate(parts_v))
+
+
+def _tilted(blk, g, k, plan):
+    """Tilted log-weights a_j + 2 c D q of column block g - k, their maximum, and 2 c D."""
+    lam = (2.0 * plan.c * plan.W) * k.astype(np.float64)
+    w = blk[g - k] + lam[:, None] * plan.q[None, :]
+    return w, w.max(axis=1), lam
+
+
+def _finish(w, shift, lam, k, plan) -> np.ndarray:
+    """log of each pair's contribution to the rows of its block, shape (P, W)."""
+    z = plan.apply(np.exp(w - shift[:, None]))
+    # z >= e^-(c (W - 1)^2) sum v > 0 exactly; the max only guards the FFT's rounding
+    base = shift - plan.c * (plan.W * k.astype(np.float64)) ** 2
+    return np.log(np.maximum(z, 1e-300)) + base[:, None] - lam[:, None] * plan.q[None, :]
+
+
+def _pair_logs(blk, g, k, plan) -> np.ndarray:
+    w, shift, lam = _tilted(blk, g, k, plan)
+    return _finish(w, shift, lam, k, plan)
+
+
+def _combine(pg: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """Per block (pg sorted in blocks' order), log-sum-exp over the pairs of that block."""
+    order = np.argsort(pg, kind="stable")
+    pg = pg[order]
+    first = np.concatenate(([True], pg[1:] != pg[:-1]))
+    starts = np.flatnonzero(first)
+    blockpos = np.cumsum(first) - 1  # which block of the chunk each pair feeds
+    rank = np.arange(pg.size) - starts[blockpos]  # its place among that block's pairs
+    by_rank = [order[rank == r] for r in range(int(rank.max()) + 1)]
+    pos = [blockpos[rank == r] for r in range(len(by_rank))]
+    mx = vals[by_rank[0]].copy()  # every block has a rank-0 pair, in block order
+    for r in range(1, len(by_rank)):
+        mx[pos[r]] = np.maximum(mx[pos[r]], vals[by_rank[r]])
+    tot = np.exp(vals[by_rank[0]] - mx)
+    for r in range(1, len(by_rank)):
+        tot[pos[r]] += np.exp(vals[by_rank[r]] - mx[pos[r]])
+    return mx + np.log(tot)
 
 
 def _banded(A: np.ndarray, c: float, K: int) -> np.ndarray:
@@ -66,93 +219,6 @@ def _banded(A: np.ndarray, c: float, K: int) -> np.ndarray:
     return out
 
 
-def log_gauss_conv_rows(A: np.ndarray, c: float, tol: float = 1e-10) -> np.ndarray:
-    """L[r, i] = log sum_j exp(A[r, j] - c (i - j)^2), certified to relative error ``tol``."""
-    A = np.ascontiguousarray(A, dtype=np.float64)
-    B, n = A.shape
-    # m_i = max_j a_j - c (i-j)^2  =  -min_j (-a_j) + (i-j)^2 / (2 t),  t = 1 / (2c)
-    negm, _ = moreau_rows(-A, 1.0, 1.0 / (2.0 * c))
-    M = -negm
-    out = np.empty((B, n))
-    # reach: a term farther than this from its row is below exp(-T) of the row's largest one
-    reach = math.sqrt(max(0.0, float(np.max(A.max(axis=1)[:, None] - M)) + _T) / c)
-    if reach <= _BANDED_REACH:
-        return _banded(A, c, int(math.ceil(reach)))
-    if B == 1:
-        out[0] = _row(A[0], M[0], c, tol)
-        return out
-    # many rows (2-D passes): one tilt per row and block, all rows of a chunk in one batched
-    # FFT; rows that do not certify are redone by the per-row path (clusters, halving, direct)
-    for r0 in range(0, B, 256):
-        rows = slice(r0, min(B, r0 + 256))
-        vals, ok = _rows_batched(A[rows], M[rows], c, tol)
-        out[rows] = vals
-        for r in np.flatnonzero(~ok) + r0:
-            out[r] = _row(A[r], M[r], c, tol)
-    return out
-
-
-def _rows_batched(A: np.ndarray, M: np.ndarray, c: float, tol: float):
-    """All rows at once, blocks of a few kernel widths, a single cluster (tilt) per row."""
-    B, n = A.shape
-    out = np.empty((B, n))
-    ok = np.ones(B, dtype=bool)
-    width = _block_width(c, n, least=_MIN_BLOCK)
-    amax = A.max(axis=1)
-    for r0 in range(0, n, width):
-        r1 = min(n, r0 + width)
-        L = r1 - r0
-        thr = M[:, r0:r1].min(axis=1) - _T
-        reach = math.sqrt(max(0.0, float(np.max(amax - thr))) / c)
-        k0 = max(0, int(r0 - reach) - 1)
-        k1 = min(n - 1, int(r1 - 1 + reach) + 1)
-        jj = np.arange(k0, k1 + 1)
-        dist = np.maximum(0, np.maximum(r0 - jj, jj - (r1 - 1))).astype(np.float64)
-        cand = A[:, k0 : k1 + 1] - c * dist**2 >= thr[:, None]
-        anyc = np.flatnonzero(cand.any(axis=0))
-        if anyc.size == 0:
-            ok[:] = False
-            continue
-        jj = jj[anyc[0] : anyc[-1] + 1]
-        cand = cand[:, anyc[0] : anyc[-1] + 1]
-        k0, k1 = int(jj[0]), int(jj[-1])
-        i0 = (r0 + r1 - 1) // 2
-        s_ = np.where(cand, A[:, k0 : k1 + 1] - c * (i0 - jj).astype(np.float64) ** 2, -np.inf)
-        jk = jj[np.argmax(s_, axis=1)]
-        w = s_ + c * (jj[None, :] - jk[:, None]).astype(np.float64) ** 2
-        wmax = w.max(axis=1)
-        w = np.exp(w - wmax[:, None])
-        delta = (i0 - jk).astype(np.float64)
-        nw = jj.size
-        d = np.arange(r0 - k1, r1 - k0, dtype=np.float64)
-        ker = np.exp(-c * (d[None, :] - delta[:, None]) ** 2)
-        nfft = next_fast_len(nw + d.size - 1)
-        z = np.fft.irfft(np.fft.rfft(w, nfft, axis=1) * np.fft.rfft(ker, nfft, axis=1), nfft, axis=1)
-        scale = np.max(np.abs(z), axis=1)
-        z = z[:, nw - 1 : nw - 1 + L]
-        i = np.arange(r0, r1)
-        tilt = wmax[:, None] - 2.0 * c * (i[None, :] - i0) * delta[:, None]
-        with np.errstate(divide="ignore"):
-            logs = np.log(np.maximum(z, 0.0)) + tilt
-        logerr = np.log(2.0 * math.sqrt(math.log2(nfft)) * _EPS * scale + 1e-300)[:, None] + tilt
-        good = (logerr - np.maximum(logs, M[:, r0:r1]) <= math.log(tol)) & np.isfinite(logs)
-        bad_rows = np.flatnonzero(~good.all(axis=1))
-        # rows this tilt does not certify (several wells within reach): direct log-sum-exp over
-        # their candidate columns, exact up to the dropped terms
-        for b0 in range(0, bad_rows.size, 32):
-            rb = bad_rows[b0 : b0 + 32]
-            z3 = np.where(
-                cand[rb][:, None, :],
-                A[rb, k0 : k1 + 1][:, None, :]
-                - c * (i[None, :, None] - jj[None, None, :]).astype(np.float64) ** 2,
-                -np.inf,
-            )
-            zm = z3.max(axis=2, keepdims=True)
-            logs[rb] = zm[:, :, 0] + np.log(np.exp(z3 - zm).sum(axis=2))
-        out[:, r0:r1] = logs
-    return out, ok
-
-
 def log_gauss_conv_direct(a: np.ndarray, c: float, rows: np.ndarray | None = None) -> np.ndarray:
     """Reference: direct log-sum-exp over all columns (O(n) per row; chunked)."""
     a = np.asarray(a, dtype=np.float64)
@@ -164,114 +230,6 @@ def log_gauss_conv_direct(a: np.ndarray, c: float, rows: np.ndarray | None = Non
     for s in range(0, rows.size, step):
         i = rows[s : s + step]
         z = a[None, :] - c * (i[:, None] - j[None, :]).astype(np.float64) ** 2
-        zm = z.max(axis=1, keepdims=True)
-        out[s : s + i.size] = zm[:, 0] + np.log(np.exp(z - zm).sum(axis=1))
-    return out
-
-
-def _row(a: np.ndarray, m: np.ndarray, c: float, tol: float) -> np.ndarray:
-    n = a.size
-    out = np.full(n, np.nan)
-    # chunk maxima of a, to find candidate columns of a block without scanning them all
-    chunk = 256
-    nch = -(-n // chunk)
-    pad = np.full(nch * chunk, -np.inf)
-    pad[:n] = a
-    chmax = pad.reshape(nch, chunk).max(axis=1)
-    chlo = np.arange(nch) * chunk
-    chhi = np.minimum(chlo + chunk, n) - 1
-    # first blocks a few kernel widths long; failing blocks are halved
-    width = _block_width(c, n)
-    stack = [(s, min(n, s + width)) for s in range(0, n, width)][::-1]
-    while stack:
-        r0, r1 = stack.pop()
-        logs, ok = _block(a, m, c, r0, r1, tol, chmax, chlo, chhi)
-        out[r0:r1] = logs
-        if np.all(ok):
-            continue
-        if r1 - r0 > min(_MIN_BLOCK, width):
-            mid = (r0 + r1) // 2
-            bad = ~ok
-            if np.any(bad[: mid - r0]):
-                stack.append((r0, mid))
-            if np.any(bad[mid - r0 :]):
-                stack.append((mid, r1))
-        else:
-            rows = np.arange(r0, r1)[~ok]
-            cols = _candidates(a, m, c, r0, r1, chmax, chlo, chhi)
-            out[rows] = _direct(a, c, rows, cols)
-    return out
-
-
-def _candidates(a, m, c, r0, r1, chmax, chlo, chhi) -> np.ndarray:
-    """Columns j with a_j - c dist(j, [r0, r1))^2 >= min m - T (a superset of the useful ones)."""
-    thr = float(np.min(m[r0:r1])) - _T
-    dist_ch = np.maximum(0, np.maximum(r0 - chhi, chlo - (r1 - 1))).astype(np.float64)
-    live = np.flatnonzero(chmax - c * dist_ch**2 >= thr)
-    if live.size == 0:
-        return np.empty(0, dtype=np.int64)
-    br = np.flatnonzero(np.diff(live) > 1)
-    first = live[np.concatenate(([0], br + 1))]
-    last = live[np.concatenate((br, [live.size - 1]))]
-    cols = np.concatenate([np.arange(chlo[u], chhi[v] + 1) for u, v in zip(first, last)])
-    dist = np.maximum(0, np.maximum(r0 - cols, cols - (r1 - 1))).astype(np.float64)
-    return cols[a[cols] - c * dist**2 >= thr]
-
-
-def _clusters(cols: np.ndarray, gap: int) -> list[tuple[int, int]]:
-    if cols.size == 0:
-        return []
-    br = np.flatnonzero(np.diff(cols) > gap)
-    starts = np.concatenate(([0], br + 1))
-    ends = np.concatenate((br, [cols.size - 1]))
-    return [(int(cols[s]), int(cols[e])) for s, e in zip(starts, ends)]
-
-
-def _block(a, m, c, r0, r1, tol, chmax, chlo, chhi):
-    L = r1 - r0
-    cols = _candidates(a, m, c, r0, r1, chmax, chlo, chhi)
-    i = np.arange(r0, r1)
-    i0 = (r0 + r1 - 1) // 2
-    logs = np.full(L, -np.inf)
-    logerr = np.full(L, -np.inf)
-    gap = int(4.0 / math.sqrt(c)) + 16
-    for k0, k1 in _clusters(cols, gap):
-        jj = np.arange(k0, k1 + 1)
-        s = a[jj] - c * (i0 - jj).astype(np.float64) ** 2
-        jk = int(jj[np.argmax(s)])
-        w = s + c * (jj - jk).astype(np.float64) ** 2
-        wmax = float(w.max())
-        w = np.exp(w - wmax)
-        delta = i0 - jk
-        nw = jj.size
-        d = np.arange(r0 - k1, r1 - k0, dtype=np.float64)  # offsets i - j, length L + nw - 1
-        ker = np.exp(-c * (d - delta) ** 2)
-        nfft = next_fast_len(nw + d.size - 1)
-        z = np.fft.irfft(np.fft.rfft(w, nfft) * np.fft.rfft(ker, nfft), nfft)
-        zfull = z
-        z = z[nw - 1 : nw - 1 + L]
-        tilt = wmax - 2.0 * c * (i - i0) * delta
-        # FFT convolution error: measured at 0.7-2.1 eps max|z| for positive data (n = 1e3 ..
-        # 1e5); we take 2 sqrt(log2 n) eps max|z| (checked against direct quadrature in tests)
-        err_abs = 2.0 * math.sqrt(math.log2(nfft)) * _EPS * float(np.max(np.abs(zfull))) + 1e-300
-        with np.errstate(divide="ignore"):
-            logs = np.logaddexp(logs, np.log(np.maximum(z, 0.0)) + tilt)
-        logerr = np.logaddexp(logerr, math.log(err_abs) + tilt)
-    # relative to the computed sum (>= exp(m)); valid because an accepted row's error is tiny
-    ok = (logerr - np.maximum(logs, m[r0:r1]) <= math.log(tol)) & np.isfinite(logs)
-    # the dropped columns: fewer than n terms, each below exp(m - T)
-    return logs, ok
-
-
-def _direct(a: np.ndarray, c: float, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    out = np.empty(rows.size)
-    if cols.size == 0:
-        cols = np.arange(a.size)
-    step = max(1, 2_000_000 // cols.size)
-    ac = a[cols]
-    for s in range(0, rows.size, step):
-        i = rows[s : s + step]
-        z = ac[None, :] - c * (i[:, None] - cols[None, :]).astype(np.float64) ** 2
         zm = z.max(axis=1, keepdims=True)
         out[s : s + i.size] = zm[:, 0] + np.log(np.exp(z - zm).sum(axis=1))
     return out
