@@ -101,6 +101,7 @@ class ElasticSGD(_dist.ReplicaMixin, Optimizer):
         self,
         params: Iterable[Any],
         lr: float = 0.1,
+        *,
         momentum: float = 0.9,
         nesterov: bool = True,
         weight_decay: float = 0.0,
