@@ -183,7 +183,10 @@ def test_parameter_joining_mid_chain_waits_for_the_next_outer_step(cls, how):
 @pytest.mark.parametrize("cls", CLASSES, ids=CLASS_IDS)
 def test_state_exists_at_construction_and_dcp_round_trip(cls, tmp_path):
     dcp = pytest.importorskip("torch.distributed.checkpoint")
-    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import (
+        get_optimizer_state_dict,
+        set_optimizer_state_dict,
+    )
 
     prob = Problem()
     model = prob.model()
@@ -504,7 +507,7 @@ def test_gradscaler_skips_a_step_with_inf_gradients():
     opt = EntropySGD(model.parameters(), lr=0.05, L=3, noise=0.0, closure_free=True)
     ref_opt = EntropySGD(ref.parameters(), lr=0.05, L=3, noise=0.0, closure_free=True)
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
-    s1, s2 = prob.batches(), prob.batches()
+    s1 = prob.batches()
     skipped = 0
     for i in range(9):
         x, y = next(s1)
