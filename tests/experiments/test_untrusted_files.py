@@ -231,6 +231,22 @@ def test_cache_with_code_is_refused_and_kept(tmp_path, kind):
     assert path.read_bytes() == before  # not overwritten by a regenerated cache
 
 
+def test_foreign_cifar_cache_through_the_cli_is_one_line_and_kept(tmp_path, capsys):
+    marker = tmp_path / "MARKER"
+    for name in [*C.CIFAR_TRAIN, *C.CIFAR_TEST]:
+        (tmp_path / name).write_bytes(pickle.dumps(_batch()))
+    cache = tmp_path / "cache" / "cifar10-zca.npz"
+    cache.parent.mkdir()
+    torch.save({"x": Payload(marker)}, cache)
+    before = cache.read_bytes()
+    argv = ["train", "--model", "allcnn", "--optim", "sgd", "--budget", "1", "--quiet"]
+    argv += ["--out", str(tmp_path / "run"), "--data-dir", str(tmp_path)]
+    assert main([*argv, "--cache-dir", str(cache.parent)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{cache}: not a deeprelax CIFAR-10 cache" in err, err
+    assert cache.read_bytes() == before and not marker.exists()
+
+
 def test_cache_of_other_shapes_is_refused(tmp_path):
     arrays = _cache_arrays()
     arrays["y"] = arrays["y"][:4]

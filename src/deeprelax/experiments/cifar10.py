@@ -52,7 +52,7 @@ def _field(record: object, key: str) -> object:
     for k in (key.encode(), key):
         if k in record:
             return record[k]
-    raise KeyError(f"no {key!r} entry")
+    raise ValueError(f"no {key!r} entry")
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
