@@ -39,7 +39,7 @@ from deeprelax.pde._grid import next_fast_len
 
 _KERNEL_SPAN = 9.0  # c (W - 1)^2: the kernel's range inside a block, e^9
 _GEMM_MAX = 128  # widest block summed by a matrix product; wider blocks use the FFT
-_GEMM_MIN = 16  # narrow kernels: blocks at least this wide (fewer pairs) ...
+_GEMM_MIN = 64  # narrow kernels: blocks at least this wide (fewer pairs) ...
 _NORMAL_SPAN = 600.0  # ... while c (W - 1)^2 <= 600 keeps exp(-c (p - q)^2) a normal float
 _DROP = 40.0  # each dropped pair weighs < e^-40 of its row's sum
 _CHUNK = 1 << 15  # points per chunk of row blocks (its arrays stay in cache)
@@ -53,6 +53,7 @@ class _Plan:
     def __init__(self, c: float, n: int):
         self.c = c
         w = min(n, int(math.sqrt(_KERNEL_SPAN / c)) + 1)
+        w = -(-n // -(-n // w))  # as many blocks, evenly filled
         if w <= _GEMM_MAX:
             w = max(w, min(n, _GEMM_MIN, int(math.sqrt(_NORMAL_SPAN / c)) + 1))
             self.fft = None
@@ -138,7 +139,8 @@ def _chunk(g: np.ndarray, plan: _Plan, ctx) -> np.ndarray:
     g_lo = np.concatenate((g, g[i1], g[i2]))
     k_lo = np.concatenate((np.zeros(g.size, dtype=np.int64), k1[i1], k2[i2]))
     vals_lo = _pair_logs(blk, g_lo, k_lo, plan)
-    L0 = _combine(g_lo, vals_lo)
+    L0 = np.empty((g.size, W))
+    ids, L0[:] = _combine(g_lo, vals_lo)
     # 2. every other pair whose upper bound reaches L0 - T somewhere on the block
     floor = L0.min(axis=1)
     K = min(K0, _reach(plan, amax - float(floor.min())))
@@ -148,7 +150,7 @@ def _chunk(g: np.ndarray, plan: _Plan, ctx) -> np.ndarray:
     ub = bmax[np.where(valid, g[:, None] - ks[None, :], g[:, None])] - c * dmin[None, :] ** 2
     ub += c * (W - 1) ** 2 + math.log(W)
     ci, kj = np.nonzero(valid & (ub >= floor[:, None] - _DROP))
-    parts_g, parts_v = [g_lo], [vals_lo]
+    parts_g, parts_v = [], []
     step = max(1, _PAIRS // W)
     for s in range(0, ci.size, step):
         rows, kk = ci[s : s + step], ks[kj[s : s + step]]
@@ -158,22 +160,30 @@ def _chunk(g: np.ndarray, plan: _Plan, ctx) -> np.ndarray:
         if np.any(keep):
             parts_g.append(g[rows[keep]])
             parts_v.append(_finish(w[keep], shift[keep], lam[keep], kk[keep], plan))
-    return _combine(np.concatenate(parts_g), np.concatenate(parts_v))
+    if parts_g:
+        ids, L2 = _combine(np.concatenate(parts_g), np.concatenate(parts_v))
+        at = np.searchsorted(g, ids)
+        L0[at] = np.logaddexp(L0[at], L2)
+    return L0
 
 
 def _tilted(blk, g, k, plan):
     """Tilted log-weights a_j + 2 c D q of column block g - k, their maximum, and 2 c D."""
     lam = (2.0 * plan.c * plan.W) * k.astype(np.float64)
-    w = blk[g - k] + lam[:, None] * plan.q[None, :]
+    w = blk[g - k]
+    w += np.multiply.outer(lam, plan.q)
     return w, w.max(axis=1), lam
 
 
 def _finish(w, shift, lam, k, plan) -> np.ndarray:
-    """log of each pair's contribution to the rows of its block, shape (P, W)."""
-    z = plan.apply(np.exp(w - shift[:, None]))
+    """log of each pair's contribution to the rows of its block, shape (P, W); overwrites w."""
+    w -= shift[:, None]
+    z = plan.apply(np.exp(w, out=w))
     # z >= e^-(c (W - 1)^2) sum v > 0 exactly; the max only guards the FFT's rounding
-    base = shift - plan.c * (plan.W * k.astype(np.float64)) ** 2
-    return np.log(np.maximum(z, 1e-300)) + base[:, None] - lam[:, None] * plan.q[None, :]
+    np.log(np.maximum(z, 1e-300, out=z), out=z)
+    z += (shift - plan.c * (plan.W * k.astype(np.float64)) ** 2)[:, None]
+    z -= np.multiply.outer(lam, plan.q)
+    return z
 
 
 def _pair_logs(blk, g, k, plan) -> np.ndarray:
@@ -181,8 +191,8 @@ def _pair_logs(blk, g, k, plan) -> np.ndarray:
     return _finish(w, shift, lam, k, plan)
 
 
-def _combine(pg: np.ndarray, vals: np.ndarray) -> np.ndarray:
-    """Per block (pg sorted in blocks' order), log-sum-exp over the pairs of that block."""
+def _combine(pg: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The blocks present in pg (sorted) and, per block, log-sum-exp over its pairs' vals."""
     order = np.argsort(pg, kind="stable")
     pg = pg[order]
     first = np.concatenate(([True], pg[1:] != pg[:-1]))
@@ -191,13 +201,13 @@ def _combine(pg: np.ndarray, vals: np.ndarray) -> np.ndarray:
     rank = np.arange(pg.size) - starts[blockpos]  # its place among that block's pairs
     by_rank = [order[rank == r] for r in range(int(rank.max()) + 1)]
     pos = [blockpos[rank == r] for r in range(len(by_rank))]
-    mx = vals[by_rank[0]].copy()  # every block has a rank-0 pair, in block order
+    mx = vals[by_rank[0]]  # every block present has a rank-0 pair, in block order
     for r in range(1, len(by_rank)):
         mx[pos[r]] = np.maximum(mx[pos[r]], vals[by_rank[r]])
     tot = np.exp(vals[by_rank[0]] - mx)
     for r in range(1, len(by_rank)):
         tot[pos[r]] += np.exp(vals[by_rank[r]] - mx[pos[r]])
-    return mx + np.log(tot)
+    return pg[starts], mx + np.log(tot)
 
 
 def _banded(A: np.ndarray, c: float, K: int) -> np.ndarray:
