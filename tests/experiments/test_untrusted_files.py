@@ -141,6 +141,18 @@ def test_allowed_globals_cannot_be_altered_or_misused(tmp_path, raw):
     assert load_data_pickle(path)[b"data"].shape == (4, 3072)
 
 
+@pytest.mark.parametrize("flags", [0x01, 0x02, 0x1F, 0x7F])
+def test_dtype_state_with_object_flags_is_refused(tmp_path, flags):
+    # flags that make numpy treat uint64 items as object pointers must not reach numpy
+    raw = pickle.dumps(np.arange(3, dtype=np.uint64), protocol=2)
+    plain = b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t"  # elsize, alignment, flags = 0
+    assert raw.count(plain) == 1
+    path = tmp_path / "flags.pkl"
+    path.write_bytes(raw.replace(plain, plain[:-2] + bytes([flags]) + b"t"))
+    with pytest.raises(ValueError, match="refused to unpickle dtype flags of an object dtype"):
+        load_data_pickle(path)
+
+
 def test_mnist_pickle_with_code_is_refused(tmp_path):
     marker = tmp_path / "MARKER"
     path = tmp_path / "mnist.pkl.gz"

@@ -15,7 +15,11 @@ What the unpickler lets a file reach, and why each is safe:
 * ``numpy.dtype``, refused when it holds Python objects (an object array would carry pickles);
 * ``numpy scalar`` (a number from a dtype and its bytes) and protocol 5's ``_frombuffer``
   (an array over bytes in the file), both without object dtypes;
-* ``_codecs.encode(text, "latin1")``, which Python 3 writes for ``bytes`` under protocols 0-2.
+* ``_codecs.encode(text, "latin1")`` and ``bytes()``, which Python 3 writes for ``bytes`` under
+  protocols 0-2.
+
+``BUILD`` (``__setstate__``) is allowed only on dtypes, without the flags of object dtypes, and on
+arrays, so a file cannot set attributes on anything else.
 
 After loading, every array in the result is checked again for object dtypes. Any failure --
 refused global, truncated or corrupt stream -- is a ``ValueError`` with one line.
@@ -74,7 +78,10 @@ def _plain_dtype(spec: Any, *args: Any) -> np.dtype:
     if isinstance(spec, np.dtype):
         dtype = spec
     elif isinstance(spec, (str, bytes)) and all(isinstance(a, (bool, int)) for a in args[:2]):
-        dtype = np.dtype(spec.decode("latin1") if isinstance(spec, bytes) else spec, *args[:2])
+        # always a copy (numpy's own pickles ask for one), so that the BUILD which follows can
+        # never alter numpy's shared built-in dtypes
+        align = bool(args[0]) if args else False
+        dtype = np.dtype(spec.decode("latin1") if isinstance(spec, bytes) else spec, align, True)
     else:
         raise _Refused(f"dtype built from {type(spec).__name__}")
     if dtype.hasobject:
@@ -108,6 +115,12 @@ def _encode(text: Any, encoding: Any = "utf-8") -> bytes:
     return codecs.encode(text, "latin1")
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    if args:
+        raise _Refused("bytes() with arguments")
+    return b""  # how Python 3 writes b"" under protocols 0-2
+
+
 _ALLOWED = {
     ("numpy", "ndarray"): _NDARRAY,
     ("numpy", "dtype"): _Call(_plain_dtype),
@@ -118,15 +131,45 @@ _ALLOWED = {
     ("numpy.core.numeric", "_frombuffer"): _Call(_frombuffer),
     ("numpy._core.numeric", "_frombuffer"): _Call(_frombuffer),
     ("_codecs", "encode"): _Call(_encode),
+    ("__builtin__", "bytes"): _Call(_empty_bytes),
+    ("builtins", "bytes"): _Call(_empty_bytes),
 }
 
 
-class _DataUnpickler(pickle.Unpickler):
+# Flags only object dtypes carry (item refcount, list pickle, item is pointer, use getitem /
+# setitem); numeric, string and structured dtypes pickle with none of them.
+_OBJECT_FLAGS = 0x01 | 0x02 | 0x04 | 0x20 | 0x40
+
+
+def _check_dtype_state(state: Any) -> None:
+    if not isinstance(state, tuple) or not state or not isinstance(state[0], int):
+        raise _Refused("a dtype state numpy never writes")
+    if state[0] >= 3 and (
+        len(state) < 8 or not isinstance(state[7], int) or state[7] & _OBJECT_FLAGS
+    ):
+        raise _Refused("dtype flags of an object dtype")
+
+
+class _DataUnpickler(pickle._Unpickler):
+    """The stdlib's Python unpickler (its C twin cannot hook BUILD) with a closed set of globals
+    and BUILD allowed only where numpy's own pickles use it: filling a dtype or an array."""
+
     def find_class(self, module: str, name: str) -> Any:
         try:
             return _ALLOWED[(module, name)]
         except (KeyError, TypeError):
             raise _Refused(f"global {module}.{name}") from None
+
+    def load_build(self) -> None:
+        state, inst = self.stack[-1], self.stack[-2]
+        if isinstance(inst, np.dtype):
+            _check_dtype_state(state)
+        elif not isinstance(inst, np.ndarray):
+            raise _Refused(f"BUILD of a {type(inst).__name__}")
+        super().load_build()
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch[pickle.BUILD[0]] = load_build
 
 
 def _check_tree(obj: Any) -> None:
