@@ -1,14 +1,23 @@
-"""Speed of deeprelax.pde's exact solvers against the O(N^2) references, measured in one run.
+"""Speed and accuracy of deeprelax.pde's exact solvers, smooth and rough landscapes, in one run.
 
     .venv/bin/python benchmarks/pde_speed.py [--quick]
 
-* hopf_lax vs the brute-force minimum over all grid points (hopf_lax_brute);
-* cole_hopf vs direct log-domain quadrature (log-sum-exp over all grid points).
+1. Landscape classes at 10^6 points (10^5 with --quick): smooth, the random walk plus sine of a
+   rough loss, random walk / narrow wells / white noise scaled to beta (max f - min f) = 1e4, each
+   with Gaussian kernels of 3, 20, 300 and 10^5 grid steps (standard deviation sqrt(t / beta)).
+   Per class and kernel: cole_hopf's time, its worst relative error of the partition sum against
+   direct log-domain quadrature (O(N) per row) on 300 rows (random, evenly spaced, and the 25
+   highest points of f, where exp(-beta f) underflows), and the time's ratio to the smooth class.
+   The same classes for hopf_lax (the Moreau envelope of beta f with t = sigma^2, against the
+   brute-force minimum on 40 rows) and heat (G_{sigma^2} * f against the direct Riemann sum on 40
+   rows, error relative to max |f|).
+2. 2-D, 2048^2 (256^2 with --quick): the smooth test function and rough classes, cole_hopf time and
+   its error against 2-D direct quadrature at 30 sampled points.
+3. Scaling in N on the smooth test function against the O(N^2) references (hopf_lax_brute,
+   cole_hopf_direct): run where that takes seconds, extrapolated as c N^2 beyond (marked "~").
 
-The references are O(N^2) (O(N^2) per axis pair in 2-D): they are run where that takes seconds,
-and their time is extrapolated as c N^2 (fitted at the largest size run) beyond; extrapolated
-ratios are marked "~". Accuracy is checked against the reference at every grid point where it ran,
-and on 400 sampled rows (including all rows where exp(-beta f) underflows among them) at 1e6.
+Times are wall-clock and process CPU time (one thread: set OMP_NUM_THREADS=1); on a shared machine
+the CPU time is the one to compare, and every ratio uses it. The load average is printed.
 Test function: f = x^2 + 1.5 sin(2 pi x) on [-3, 3] (2-D: f(x1) + f(x2)/2 + cos(x1 x2)),
 t = 0.1, beta = 100 (beta f reaches 1050, so exp(-beta f) underflows near the edges).
 """
@@ -21,8 +30,7 @@ import time
 
 import numpy as np
 
-from deeprelax.pde import cole_hopf, cole_hopf_direct, hopf_lax, hopf_lax_brute
-from deeprelax.pde._logconv import log_gauss_conv_direct
+from deeprelax.pde import cole_hopf, cole_hopf_direct, heat, hopf_lax, hopf_lax_brute
 
 T, BETA = 0.1, 100.0
 
@@ -119,12 +127,132 @@ def _direct_2d(F, dx):
     return -(out.reshape(F.shape) + logw) / BETA
 
 
+SIGMAS = (3.0, 20.0, 300.0, 1e5)  # kernel standard deviations, in grid steps
+
+
+def landscapes(n: int) -> dict:
+    """name -> (f, beta): the smooth test function and rough classes (dx = 1)."""
+    rng = np.random.default_rng(0)
+    walk = np.cumsum(rng.normal(size=n))
+    centres = np.sort(rng.choice(n, n // 50, replace=False))  # a narrow well every 50 points
+    k = np.clip(np.searchsorted(centres, np.arange(n)), 1, centres.size - 1)
+    near = np.where(np.arange(n) - centres[k - 1] < centres[k] - np.arange(n), k - 1, k)
+    depth = rng.uniform(0.3, 1.0, centres.size)[near]
+    wells = 1.0 - depth * np.exp(-(((np.arange(n) - centres[near]) / 2.0) ** 2))
+    x = np.linspace(-3, 3, n)
+    rough = walk * 0.3 + 3 * np.sin(np.linspace(0, 17, n))  # a rough loss: beta f ~ 1e3 .. 1e4
+    return {
+        "smooth x^2+1.5sin": (f1(x) - f1(x).min(), BETA),
+        "walk+sine, beta 10": (rough - rough.min(), 10.0),
+        "walk, bf 1e4": ((walk - walk.min()) / np.ptp(walk), 1e4),
+        "narrow wells, bf 1e4": (wells - wells.min(), 1e4 / np.ptp(wells)),
+        "white noise, bf 1e4": (rng.random(n), 1e4),
+    }
+
+
+def check_rows(f, count, rng):
+    n = f.size
+    top = np.argsort(f)[-25:]  # the highest points: exp(-beta f) underflows there
+    rand = rng.choice(n, max(0, count - 75), replace=False)
+    return np.unique(np.concatenate([rand, np.linspace(0, n - 1, 50).astype(int), top]))
+
+
+def cpu_timed(fn, *args):
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn(*args)
+    return time.perf_counter() - w0, time.process_time() - c0, out
+
+
+def bench_classes(n):
+    print(f"\nLandscape classes, N = {n}; cole_hopf: wall s, CPU s, ratio of CPU to the smooth "
+          "class, worst relative error of the partition sum (300 rows checked)")
+    rng = np.random.default_rng(1)
+    lands = landscapes(n)
+    for sigma in SIGMAS:
+        base = None
+        for name, (f, beta) in lands.items():
+            t = beta * sigma**2  # sqrt(t / beta) = sigma grid steps
+            wall, cpu, u = cpu_timed(cole_hopf, f, 1.0, t, beta)
+            base = cpu if base is None else base
+            rows = check_rows(f, 300, rng)
+            err = float(np.max(np.abs(u[rows] - cole_hopf_direct(f, 1.0, t, beta, rows)))) * beta
+            print(f"  sigma {sigma:>6g}  {name:22s} bf range {beta * np.ptp(f):7.3g}  "
+                  f"{wall:6.3f}  {cpu:6.3f}  x{cpu / base:5.2f}  {err:8.1e}"
+                  f"  ({int(np.sum(beta * f > 745))} points with exp(-beta f) = 0)")
+
+
+def bench_classes_hl_heat(n):
+    print(f"\nSame classes, N = {n}: hopf_lax(beta f, 1, sigma^2) CPU s, ratio to smooth, max rel "
+          "diff vs brute (40 rows) | heat(f, 1, sigma^2) CPU s, ratio, max err / max|f| (40 rows)")
+    rng = np.random.default_rng(2)
+    j = np.arange(n)
+    for sigma in SIGMAS:
+        base = None
+        for name, (f, beta) in landscapes(n).items():
+            g = beta * f
+            _, c_hl, u = cpu_timed(hopf_lax, g, 1.0, sigma**2)
+            _, c_h, v = cpu_timed(heat, f, 1.0, sigma**2)
+            base = (c_hl, c_h) if base is None else base
+            rows = check_rows(f, 90, rng)[::2][:40]
+            d2 = (rows[:, None] - j[None, :]).astype(np.float64) ** 2
+            ub = np.min(g[None, :] + d2 / (2 * sigma**2), axis=1)
+            vb = np.exp(-d2 / (2 * sigma**2)) @ f / np.sqrt(2 * np.pi * sigma**2)
+            e_hl = float(np.max(np.abs(u[rows] - ub) / np.maximum(np.abs(ub), 1e-300)))
+            e_h = float(np.max(np.abs(v[rows] - vb))) / float(np.max(np.abs(f)))
+            print(f"  sigma {sigma:>6g}  {name:22s} {c_hl:6.3f}  x{c_hl / base[0]:5.2f}  "
+                  f"{e_hl:8.1e} | {c_h:6.3f}  x{c_h / base[1]:5.2f}  {e_h:8.1e}")
+
+
+def bench_2d_classes(n):
+    print(f"\n2-D classes, {n}^2: cole_hopf wall s, CPU s, ratio to smooth, worst relative error "
+          "of the partition sum at 30 points (2-D direct quadrature)")
+    rng = np.random.default_rng(3)
+    x = np.linspace(-3, 3, n)
+    dx = x[1] - x[0]
+    X1, X2 = np.meshgrid(x, x, indexing="ij")
+    smooth = f1(X1) + 0.5 * f1(X2) + np.cos(X1 * X2)
+    walk = np.cumsum(np.cumsum(rng.normal(size=(n, n)), 0), 1) / n
+    noise = rng.random((n, n))
+    cases = [("smooth (test function)", smooth, BETA, T), ("smooth + 2-D walk", smooth + walk * 0.3,
+             BETA, T), ("2-D walk, bf 1e4, s 3", walk, 1e4 / np.ptp(walk), 1e4 / np.ptp(walk) * (3 *
+             dx) ** 2), ("noise, bf 1e4, s 20", noise, 1e4, 1e4 * (20 * dx) ** 2)]
+    base = None
+    for name, F, beta, t in cases:
+        wall, cpu, u = cpu_timed(cole_hopf, F, dx, t, beta)
+        base = cpu if base is None else base
+        pts = rng.choice(n * n, 30, replace=False)
+        ref = _direct_2d_points(F, dx, t, beta, pts)
+        err = float(np.max(np.abs(u.ravel()[pts] - ref))) * beta
+        print(f"  {name:24s} sigma {np.sqrt(t / beta) / dx:6.3g} steps  {wall:6.3f}  {cpu:6.3f}  "
+              f"x{cpu / base:5.2f}  {err:8.1e}")
+
+
+def _direct_2d_points(F, dx, t, beta, pts):
+    n1, n2 = F.shape
+    c = beta * dx * dx / (2 * t)
+    a = -beta * F
+    i1, i2 = np.divmod(pts, n2)
+    k1, k2 = np.arange(n1)[:, None], np.arange(n2)[None, :]
+    out = np.empty(pts.size)
+    for m in range(pts.size):
+        z = a - c * ((k1 - i1[m]) ** 2 + (k2 - i2[m]) ** 2)
+        zm = z.max()
+        out[m] = zm + np.log(np.exp(z - zm).sum())
+    logw = 2 * (np.log(dx) - 0.5 * np.log(2 * np.pi * t / beta))
+    return -(out + logw) / beta
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only")
     args = ap.parse_args()
-    print(f"deeprelax.pde speed; {os.cpu_count()} CPUs visible, load average "
-          f"{os.getloadavg()[0]:.1f} at start")
+    print(f"deeprelax.pde speed; {os.cpu_count()} CPUs visible, OMP_NUM_THREADS="
+          f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, load average {os.getloadavg()[0]:.1f} "
+          "at start")
+    n_cls, n_2d = (10**5, 256) if args.quick else (10**6, 2048)
+    bench_classes(n_cls)
+    bench_classes_hl_heat(n_cls)
+    bench_2d_classes(n_2d)
     if args.quick:
         bench_1d([1000, 4000, 100000], 4000)
         bench_2d([32, 128], 32)
@@ -132,7 +260,6 @@ def main() -> None:
         bench_1d([1000, 4000, 16000, 100000, 1000000], 16000)
         bench_2d([32, 64, 256, 1024, 2048], 64)
     print(f"load average {os.getloadavg()[0]:.1f} at end")
-    _ = log_gauss_conv_direct  # reference used by cole_hopf_direct
 
 
 if __name__ == "__main__":

@@ -87,3 +87,19 @@ def test_batched_rows_of_different_roughness():
     got = log_gauss_conv_rows(A, c)
     ref = np.array([log_gauss_conv_direct(a, c) for a in A])
     assert np.max(np.abs(got - ref)) <= 1e-10 + 4e-16 * np.max(np.abs(ref))
+
+
+@pytest.mark.parametrize("sigma", [50.0, 300.0, 600.0])
+def test_fft_block_sum_relative_accuracy(sigma):
+    """The FFT block sum, worst case for its absolute error: one weight at a block end, so z at
+    the far end is e^-9 of max z; also weights spread over 700 nats. Relative error <= 1e-11
+    (e^9 times a few eps: the bound the method is built on)."""
+    plan = _Plan(1.0 / (2 * sigma**2), 10**7)
+    W = plan.W
+    rng = np.random.default_rng(0)
+    v = np.stack([np.eye(W)[0], np.exp(-700 * rng.random(W)), rng.random(W)])
+    v /= v.max(axis=1, keepdims=True)
+    d = np.arange(W, dtype=np.float64)
+    ref = v @ np.exp(-plan.c * (d[:, None] - d[None, :]) ** 2)  # positive sums: ~W eps relative
+    assert plan.fft is not None
+    assert np.max(np.abs(plan.apply(v) - ref) / ref) <= 1e-11
