@@ -476,6 +476,10 @@ class RelaxedOptimizer(Optimizer):
         if group["L"] == 0:
             return self._sgd_direction(chain)
         direction = self._direction(chain)
+        if self.telemetry:  # |D| and its cosine with the plain gradient, before the rho term
+            anchor_grad = self.buffers(chain.params, "anchor_grad")
+            self._tele["relaxed_sq"] = self._tele.get("relaxed_sq", 0.0) + chain.ops.sum_of_squares(direction)
+            self._tele["dot"] = self._tele.get("dot", 0.0) + chain.ops.dot(direction, anchor_grad)
         control = self._control_weight(group)
         if control > 0:
             chain.ops.add_(direction, self.buffers(chain.params, "anchor_grad"), alpha=control)
@@ -570,9 +574,9 @@ class RelaxedOptimizer(Optimizer):
 
     def _record_telemetry(self, planned: list) -> None:
         t = self._tele
-        relaxed = sum(c.ops.sum_of_squares(d) for c, d in planned)
-        dot = sum(c.ops.dot(d, self.buffers(c.params, "anchor_grad")) for c, d in planned
-                  if c.group["L"] > 0)
+        relaxed = t.get("relaxed_sq", 0.0) + sum(c.ops.sum_of_squares(d) for c, d in planned
+                                                  if c.group["L"] == 0)
+        dot = t.get("dot", 0.0)
         gn, rn = math.sqrt(t.get("grad_norm_sq", 0.0)), math.sqrt(relaxed)
         chain = [math.sqrt(v) for v in t.get("chain_sq", {}).values()]
         self.last_telemetry = {

@@ -23,8 +23,7 @@ class Heat(RelaxedOptimizer):
             + \rho\,\widehat\nabla f(x), \qquad x \leftarrow x - \eta\,\mathrm{NAG}_\nu(D; m)
 
     Args:
-        params, lr, momentum, nesterov, weight_decay, rho, generator, foreach, closure_free,
-        telemetry, state_dtype: as in :class:`~deeprelax.optim.EntropySGD`.
+        params, lr, momentum, nesterov, weight_decay, rho, generator, foreach, closure_free, telemetry, state_dtype: as in :class:`~deeprelax.optim.EntropySGD`.
         L (int): Gaussian samples per step (default 20).
         gamma (float): :math:`g_0 = 1/t`; the perturbation std is :math:`1/\sqrt{g_k}`
             (default 1e4, std 0.01; a deeprelax choice).

@@ -34,9 +34,7 @@ class HJ(RelaxedOptimizer):
     ``L = 0`` (or :math:`t \to 0`) is plain SGD with Nesterov and weight decay.
 
     Args:
-        params, lr, momentum, nesterov, weight_decay, rho, foreach, closure_free, telemetry,
-        state_dtype:
-            as in :class:`~deeprelax.optim.EntropySGD`.
+        params, lr, momentum, nesterov, weight_decay, rho, foreach, closure_free, telemetry, state_dtype: as in :class:`~deeprelax.optim.EntropySGD`.
         L (int): fixed-point iterations per step (default 10, the authors' final default).
         gamma (float): coupling :math:`g_0 = 1/t` (default 10, i.e. t = 0.1; a deeprelax choice).
         scoping, gamma_max: the coupling schedule, as in EntropySGD.
