@@ -106,7 +106,7 @@ class RelaxedOptimizer(Optimizer):
         self._tele: dict[str, Any] = {}
         self._losses: list[tuple[int, Tensor]] = []
         self._versions: dict[int, int] = {}
-        self._scratch: dict[int, Tensor] = {}
+        self._scratch: dict[tuple[str, int], Tensor] = {}
 
     # -- hooks ---------------------------------------------------------------------------------
     def _evals_per_step(self, L: int) -> int:
@@ -223,12 +223,20 @@ class RelaxedOptimizer(Optimizer):
         """The per-parameter state tensors ``name`` of ``params`` (created if missing)."""
         return [self._buffer(p, name) for p in params]
 
+    def _work(self, slot: str, like: Tensor) -> Tensor:
+        """A reusable work tensor shaped like ``like``: not state (never saved), allocated once."""
+        buf = self._scratch.get((slot, id(like)))
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype or buf.device != like.device:
+            buf = self._scratch[(slot, id(like))] = torch.empty_like(like, memory_format=torch.preserve_format)
+        return buf
+
+    def work(self, slot: str, tensors: list[Tensor]) -> list[Tensor]:
+        """Reusable work tensors shaped like ``tensors`` (no allocation per evaluation)."""
+        return [self._work(slot, t) for t in tensors]
+
     def _zeros(self, like: Tensor) -> Tensor:
         """A zero gradient for a parameter that takes part but got no gradient at this point."""
-        buf = self._scratch.get(id(like))
-        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype or buf.device != like.device:
-            buf = self._scratch[id(like)] = torch.zeros_like(like)
-        return buf
+        return self._work("zero_grad", like).zero_()
 
     # -- counters --------------------------------------------------------------------------------
     @property
@@ -555,13 +563,9 @@ class RelaxedOptimizer(Optimizer):
 
     def _add_noise(self, chain: Chain, std: float) -> None:
         """y <- y + std * N(0, I), drawn in the state dtype from the optimizer's generator."""
-        noise = []
-        for y in chain.points:
-            z = self._scratch.get(-id(y))
-            if z is None or z.shape != y.shape or z.dtype != y.dtype or z.device != y.device:
-                z = self._scratch[-id(y)] = torch.empty_like(y)
-            z.normal_(generator=self._rng(y.device))
-            noise.append(z)
+        noise = self.work("noise", chain.points)
+        for z in noise:
+            z.normal_(generator=self._rng(z.device))
         chain.ops.add_(chain.points, noise, alpha=std)
         if self.telemetry:
             self._tele["noise_sq"] = self._tele.get("noise_sq", 0.0) + std**2 * chain.ops.sum_of_squares(noise)

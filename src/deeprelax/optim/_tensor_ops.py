@@ -30,6 +30,12 @@ class ListOps:
             return list(torch._foreach_add(xs, ys, alpha=alpha))
         return [x.add(y, alpha=alpha) for x, y in zip(xs, ys)]
 
+    def add_into(self, outs: list[Tensor], xs: list[Tensor], ys: list[Tensor], alpha: float = 1.0) -> list[Tensor]:
+        """``out <- x + alpha y`` into preallocated tensors (one pass, no allocation)."""
+        for out, x, y in zip(outs, xs, ys):
+            torch.add(x, y, alpha=alpha, out=out)
+        return outs
+
     def mul_(self, xs: list[Tensor], scalar: float) -> None:
         if self.foreach:
             torch._foreach_mul_(xs, scalar)

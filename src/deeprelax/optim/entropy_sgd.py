@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
+from deeprelax.optim._sync import NoiseSync
 from deeprelax.optim._engine import (
     Chain,
     RelaxedOptimizer,
@@ -18,7 +19,7 @@ from deeprelax.optim._engine import (
 from deeprelax.optim._validate import uses_nesterov
 
 
-class EntropySGD(RelaxedOptimizer):
+class EntropySGD(NoiseSync, RelaxedOptimizer):
     r"""Entropy-SGD (Chaudhari et al. 2017; Deep Relaxation §5.1): descent on local entropy.
 
     Local entropy :math:`f_\gamma(x) = -\beta^{-1}\log (G_{\beta^{-1}\gamma} * e^{-\beta f})(x)` is the
@@ -72,6 +73,9 @@ class EntropySGD(RelaxedOptimizer):
         telemetry (bool): record ``last_telemetry`` after each outer step (default False).
         state_dtype (torch.dtype, optional): dtype of the anchor, chain point, mean and momenta
             (default: float32 for 16-bit parameters, else the parameter's dtype).
+        sync_noise (bool): data parallel (DDP): every rank draws the same noise, from rank 0's
+            seed broadcast once; without it, a process group of several ranks gets a warning
+            (default False).  See docs/integrations.md.
 
     Example:
         >>> opt = EntropySGD(model.parameters(), lr=0.1, L=20, gamma=0.03, scoping=1e-3)
@@ -111,6 +115,7 @@ class EntropySGD(RelaxedOptimizer):
         closure_free: bool = False,
         telemetry: bool = False,
         state_dtype: torch.dtype | None = None,
+        sync_noise: bool = False,
     ) -> None:
         defaults = dict(
             lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
@@ -119,6 +124,7 @@ class EntropySGD(RelaxedOptimizer):
         )
         super().__init__(params, defaults, generator=generator, closure_free=closure_free,
                          telemetry=telemetry, state_dtype=state_dtype)
+        self._setup_noise_sync(sync_noise)
 
     def _check_group(self, group):
         check_common(group)
@@ -148,9 +154,11 @@ class EntropySGD(RelaxedOptimizer):
         if chain.index == 0:
             ops.copy_(mean, xs)
             # y = x here, so the coupling term is exactly zero
-            d = ops.add(chain.grads, ys, alpha=wd) if wd else chain.grads
+            d = ops.add_into(self.work("direction", ys), chain.grads, ys, alpha=wd) if wd else chain.grads
         else:
-            d = ops.add(chain.grads, ys, alpha=wd + coupling) if wd + coupling else chain.grads
+            d = chain.grads
+            if wd + coupling:
+                d = ops.add_into(self.work("direction", ys), chain.grads, ys, alpha=wd + coupling)
             if coupling:
                 ops.add_(d, xs, alpha=-coupling)
         self._inner_update(chain, d)

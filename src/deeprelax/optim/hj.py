@@ -88,7 +88,9 @@ class HJ(RelaxedOptimizer):
     def _consume(self, chain: Chain) -> None:
         ops, wd, index = chain.ops, chain.group["weight_decay"], chain.index
         p_vec = self.buffers(chain.params, "hj_direction")
-        q = ops.add(chain.grads, chain.points, alpha=wd) if wd else chain.grads
+        q = chain.grads
+        if wd:
+            q = ops.add_into(self.work("direction", chain.points), chain.grads, chain.points, alpha=wd)
         if index == 0:
             ops.copy_(p_vec, q)
         else:
