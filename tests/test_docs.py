@@ -166,3 +166,13 @@ def test_a_simple_table_becomes_a_pipe_table_even_when_a_cell_overflows():
         "| HJ | Hopf-Lax fixed point | L + 1 |",
         "| Heat | smoothing (Gaussian) | L |",
     ]
+
+
+def test_no_page_refers_to_how_the_project_is_organised():
+    """The docs speak of the library and its results, never of issue numbers or tracker items."""
+    root = Path(__file__).resolve().parents[1]
+    pages = sorted((root / "docs").rglob("*.md")) + [root / "README.md"]
+    pattern = re.compile(r"\bissues?\s*#?\d+|\bthe issue\b", re.IGNORECASE)
+    offenders = [f"{p.relative_to(root)}:{i}" for p in pages
+                 for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert offenders == []
