@@ -41,10 +41,16 @@ keyword            meaning                                                  symb
 Common: ``generator`` (saved in ``state_dict``), ``foreach``, ``closure_free``, ``telemetry``;
 ``grad_evals``, ``evals_per_step``, ``outer_steps``, ``inner_index``, ``last_telemetry``;
 :class:`NonFiniteLossError` on a NaN/inf loss or update, parameters left at the last finite x.
+
+Stacks: :func:`unwrap` reaches the optimizer inside accelerate's and Lightning's wrappers;
+``sync_noise=True`` (EntropySGD, Heat) draws the same noise on every data-parallel rank, and
+:func:`replicas_agree` checks that the ranks still hold the same weights.
 """
 
 from deeprelax.optim._distributed import ReplicaNonFiniteError
 from deeprelax.optim._engine import NonFiniteLossError, RelaxedOptimizer
+from deeprelax.optim._sync import replica_deviation, replicas_agree
+from deeprelax.optim._wrappers import unwrap
 from deeprelax.optim.elastic_sgd import ElasticSGD
 from deeprelax.optim.entropy_sgd import EntropySGD
 from deeprelax.optim.heat import Heat
@@ -63,5 +69,8 @@ __all__ = [
     "ProxSGD",
     "RelaxedOptimizer",
     "ReplicaNonFiniteError",
+    "replica_deviation",
+    "replicas_agree",
     "scoped_coupling",
+    "unwrap",
 ]

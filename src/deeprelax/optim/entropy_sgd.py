@@ -8,7 +8,6 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from deeprelax.optim._sync import NoiseSync
 from deeprelax.optim._engine import (
     Chain,
     RelaxedOptimizer,
@@ -16,6 +15,7 @@ from deeprelax.optim._engine import (
     check_coupling,
     check_number,
 )
+from deeprelax.optim._sync import NoiseSync
 from deeprelax.optim._validate import uses_nesterov
 
 

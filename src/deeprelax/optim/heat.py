@@ -9,9 +9,10 @@ import torch
 from torch import Tensor
 
 from deeprelax.optim._engine import Chain, RelaxedOptimizer, check_common, check_coupling
+from deeprelax.optim._sync import NoiseSync
 
 
-class Heat(RelaxedOptimizer):
+class Heat(NoiseSync, RelaxedOptimizer):
     r"""Heat (PAPER.md §2.6, §5.4): gradient of the heat-smoothed loss.
 
     :math:`v = G_t * f` solves the heat equation :math:`v_t = \frac12\Delta v` from :math:`v(0)=f`,
@@ -23,7 +24,7 @@ class Heat(RelaxedOptimizer):
             + \rho\,\widehat\nabla f(x), \qquad x \leftarrow x - \eta\,\mathrm{NAG}_\nu(D; m)
 
     Args:
-        params, lr, momentum, nesterov, weight_decay, rho, generator, foreach, closure_free, telemetry, state_dtype: as in :class:`~deeprelax.optim.EntropySGD`.
+        params, lr, momentum, nesterov, weight_decay, rho, generator, foreach, closure_free, telemetry, state_dtype, sync_noise: as in :class:`~deeprelax.optim.EntropySGD`.
         L (int): Gaussian samples per step (default 20).
         gamma (float): :math:`g_0 = 1/t`; the perturbation std is :math:`1/\sqrt{g_k}`
             (default 1e4, std 0.01; a deeprelax choice).
@@ -56,6 +57,7 @@ class Heat(RelaxedOptimizer):
         closure_free: bool = False,
         telemetry: bool = False,
         state_dtype: torch.dtype | None = None,
+        sync_noise: bool = False,
     ) -> None:
         defaults = dict(
             lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
@@ -63,6 +65,7 @@ class Heat(RelaxedOptimizer):
         )
         super().__init__(params, defaults, generator=generator, closure_free=closure_free,
                          telemetry=telemetry, state_dtype=state_dtype)
+        self._setup_noise_sync(sync_noise)
 
     def _check_group(self, group):
         check_common(group)
