@@ -122,32 +122,19 @@ def _chunk(g: np.ndarray, plan: _Plan, ctx) -> np.ndarray:
     """L for the rows of blocks g (flat block indices), shape (g.size, W)."""
     blk, bmax, barg, nb, n, amax = ctx
     c, W = plan.c, plan.W
-    b = g % nb
     # the own block bounds L below on the whole block; its reach bounds every later reach
     K0 = min(nb - 1, _reach(plan, amax - float((bmax[g] - c * (W - 1) ** 2).min())))
     if g.size > 1 and g.size * (2 * K0 + 1) > _PAIRS:
         half = g.size // 2
         return np.concatenate((_chunk(g[:half], plan, ctx), _chunk(g[half:], plan, ctx)))
-    # 1. lower bound L0 <= L: the own pair and those holding the best block maximum for the
-    # block's first and last row
-    ks, valid = _offsets(b, K0, nb)
-    src = np.where(valid, g[:, None] - ks[None, :], g[:, None])
-    best = []
-    for row in (b * W, np.minimum(b * W + W - 1, n - 1)):
-        score = np.where(valid, bmax[src] - c * (row[:, None] - barg[src]) ** 2, -np.inf)
-        best.append(ks[np.argmax(score, axis=1)])
-    k1, k2 = best
-    i1, i2 = np.flatnonzero(k1 != 0), np.flatnonzero((k2 != 0) & (k2 != k1))
-    g_lo = np.concatenate((g, g[i1], g[i2]))
-    k_lo = np.concatenate((np.zeros(g.size, dtype=np.int64), k1[i1], k2[i2]))
-    vals_lo = _pair_logs(blk, g_lo, k_lo, plan)
-    L0 = np.empty((g.size, W))
-    ids, L0[:] = _combine(g_lo, vals_lo)
-    # 2. every other pair whose upper bound reaches L0 - T somewhere on the block
+    L0, taken = _lower_bound(g, K0, plan, ctx)
+    # every other pair whose upper bound reaches L0 - T somewhere on the block
+    b = g % nb
     floor = L0.min(axis=1)
     K = min(K0, _reach(plan, amax - float(floor.min())))
     ks, valid = _offsets(b, K, nb)
-    valid &= (ks[None, :] != 0) & (ks[None, :] != k1[:, None]) & (ks[None, :] != k2[:, None])
+    for k in taken:
+        valid &= ks[None, :] != k[:, None]
     dmin = np.maximum(0.0, np.abs(ks) * W - (W - 1.0))
     ub = bmax[np.where(valid, g[:, None] - ks[None, :], g[:, None])] - c * dmin[None, :] ** 2
     ub += c * (W - 1) ** 2 + math.log(W)
@@ -167,6 +154,26 @@ def _chunk(g: np.ndarray, plan: _Plan, ctx) -> np.ndarray:
         at = np.searchsorted(g, ids)
         L0[at] = np.logaddexp(L0[at], L2)
     return L0
+
+
+def _lower_bound(g: np.ndarray, K0: int, plan: _Plan, ctx):
+    """L0 <= L from the own pair and those holding the best block maximum for the block's first
+    and last row (exact sums of those pairs), and the offsets taken, each of shape (g.size,)."""
+    blk, bmax, barg, nb, n, _ = ctx
+    c, W = plan.c, plan.W
+    b = g % nb
+    ks, valid = _offsets(b, K0, nb)
+    src = np.where(valid, g[:, None] - ks[None, :], g[:, None])
+    best = []
+    for row in (b * W, np.minimum(b * W + W - 1, n - 1)):
+        score = np.where(valid, bmax[src] - c * (row[:, None] - barg[src]) ** 2, -np.inf)
+        best.append(ks[np.argmax(score, axis=1)])
+    k1, k2 = best
+    i1, i2 = np.flatnonzero(k1 != 0), np.flatnonzero((k2 != 0) & (k2 != k1))
+    g_lo = np.concatenate((g, g[i1], g[i2]))
+    k_lo = np.concatenate((np.zeros(g.size, dtype=np.int64), k1[i1], k2[i2]))
+    _, L0 = _combine(g_lo, _pair_logs(blk, g_lo, k_lo, plan))  # every block of g is present
+    return L0, (np.zeros_like(k1), k1, k2)
 
 
 def _tilted(blk, g, k, plan):
