@@ -205,7 +205,8 @@ def bench_classes_hl_heat(n):
 
 def bench_2d_classes(n):
     print(f"\n2-D classes, {n}^2: cole_hopf wall s, CPU s, ratio to smooth, worst relative error "
-          "of the partition sum at 30 points (2-D direct quadrature)")
+          "of the partition sum at 30 points (2-D direct quadrature) | hopf_lax(f, dx, t) CPU s, "
+          "ratio, max |diff| / max |f| vs brute force at the same points")
     rng = np.random.default_rng(3)
     x = np.linspace(-3, 3, n)
     dx = x[1] - x[0]
@@ -219,12 +220,17 @@ def bench_2d_classes(n):
     base = None
     for name, F, beta, t in cases:
         wall, cpu, u = cpu_timed(cole_hopf, F, dx, t, beta)
-        base = cpu if base is None else base
+        _, c_hl, h = cpu_timed(hopf_lax, F, dx, t)
+        base = (cpu, c_hl) if base is None else base
         pts = rng.choice(n * n, 30, replace=False)
         ref = _direct_2d_points(F, dx, t, beta, pts)
         err = float(np.max(np.abs(u.ravel()[pts] - ref))) * beta
+        i1, i2 = np.divmod(pts, n)
+        hb = np.array([np.min(F + (((x - x[p]) ** 2)[:, None] + ((x - x[q]) ** 2)[None, :]) / (2 * t))
+                       for p, q in zip(i1, i2)])
+        e_hl = float(np.max(np.abs(h.ravel()[pts] - hb))) / float(np.max(np.abs(F)))
         print(f"  {name:24s} sigma {np.sqrt(t / beta) / dx:6.3g} steps  {wall:6.3f}  {cpu:6.3f}  "
-              f"x{cpu / base:5.2f}  {err:8.1e}")
+              f"x{cpu / base[0]:5.2f}  {err:8.1e} | {c_hl:6.3f}  x{c_hl / base[1]:5.2f}  {e_hl:8.1e}")
 
 
 def _direct_2d_points(F, dx, t, beta, pts):
