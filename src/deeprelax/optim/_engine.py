@@ -38,7 +38,8 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from deeprelax.optim import _rng
+from deeprelax.optim import _dtensor, _rng
+from deeprelax.optim._fused import check_fused, fused_apply, fused_consume, fused_direction
 from deeprelax.optim._tensor_ops import ListOps, nesterov_momentum
 from deeprelax.optim._validate import check_common, check_coupling, check_number, uses_nesterov
 from deeprelax.optim.scoping import scoped_coupling
@@ -80,6 +81,7 @@ class RelaxedOptimizer(Optimizer):
         closure_free: bool = False,
         telemetry: bool = False,
         state_dtype: torch.dtype | None = None,
+        fused: bool | None = False,
     ) -> None:
         if state_dtype is not None and (not isinstance(state_dtype, torch.dtype)
                                         or not state_dtype.is_floating_point):
@@ -89,6 +91,11 @@ class RelaxedOptimizer(Optimizer):
         super().__init__(params, defaults)
         self.closure_free = bool(closure_free)
         self.telemetry = bool(telemetry)
+        if fused not in (None, False, True):
+            raise ValueError(f"Invalid fused value: {fused!r} (True or False)")
+        self.fused = bool(fused)
+        if self.fused:  # a clear error now, not at the first step
+            check_fused(self, [p for p in self._all_params() if p.requires_grad])
         self._reset_transients()
         trainable = [p for p in self._all_params() if p.requires_grad]
         self.generator = _rng.check_generator(generator, trainable)
@@ -96,6 +103,8 @@ class RelaxedOptimizer(Optimizer):
         if self.generator is None and any(self._draws_noise(g) for g in self.param_groups):
             self.generator = _rng.new_generator(trainable[0].device if trainable else "cpu")
         self._global  # noqa: B018 - creates the optimizer-wide state
+        if self.generator is not None and any(_dtensor.is_dtensor(p) for p in trainable):
+            self._global["shard_seed"] = _dtensor.new_shard_seed(self.generator, trainable[0])
         for group in self.param_groups:
             for p in group["params"]:
                 if p.requires_grad:
@@ -156,13 +165,13 @@ class RelaxedOptimizer(Optimizer):
         state = super().__getstate__()
         state.update(generator=self.generator, closure_free=self.closure_free,
                      telemetry=self.telemetry, state_dtype=self.state_dtype,
-                     own_generator=self._own_generator)
+                     own_generator=self._own_generator, fused=self.fused)
         return state
 
     def __setstate__(self, state: dict) -> None:
         state = dict(state)
         for key, default in (("generator", None), ("closure_free", False), ("telemetry", False),
-                             ("state_dtype", None), ("own_generator", True)):
+                             ("state_dtype", None), ("own_generator", True), ("fused", False)):
             value = state.pop(key, getattr(self, key if key != "own_generator" else "_own_generator", default))
             setattr(self, key if key != "own_generator" else "_own_generator", value)
         super().__setstate__(state)
@@ -421,6 +430,8 @@ class RelaxedOptimizer(Optimizer):
             anchors.append(st["anchor"] if "anchor" in st and (L > 0 or self._separate(p)) else p)
         kinds = {(t.device, t.dtype) for t in points}
         foreach = group["foreach"] if group["foreach"] is not None else len(kinds) <= 1
+        if foreach and any(_dtensor.is_dtensor(t) for t in points):
+            foreach = False  # the foreach kernels have no DTensor strategy (FSDP2)
         coupling = scoped_coupling(group["gamma"], group["scoping"], self._global["step"],
                                    group["gamma_max"]) if "gamma" in group else 0.0
         return Chain(group, params, points, grads, anchors, ListOps(bool(foreach)), coupling, index)
@@ -456,6 +467,9 @@ class RelaxedOptimizer(Optimizer):
                 chain.ops.copy_(self.buffers(chain.params, "anchor_grad"), chain.grads)
             if index == 0 and self.telemetry:
                 self._tele["grad_norm_sq"] += chain.ops.sum_of_squares(chain.grads)
+            if self.fused:  # one compiled pass, the next point's 16-bit write included
+                fused_consume(self, chain, write=index + 1 < n)
+                continue
             self._consume(chain)
             if index + 1 < n:
                 self._write_points(chain)
@@ -496,11 +510,18 @@ class RelaxedOptimizer(Optimizer):
     def _outer_step(self, chains: list[Chain]) -> None:
         planned, flags = [], []
         for chain in chains:
-            direction = self._outer_direction(chain)
+            if self.fused:
+                direction, finite = fused_direction(self, chain)
+            else:
+                direction = self._outer_direction(chain)
+                finite = chain.ops.finite(direction)
             planned.append((chain, direction))
-            flags.append(chain.ops.finite(direction))
+            flags.append(finite)
         self._check_finite(flags, [c for c in chains])
         for chain, direction in planned:
+            if self.fused:
+                fused_apply(self, chain, direction)
+                continue
             group = chain.group
             momentum = group["momentum"]
             buffers = self.buffers(chain.params, "momentum_buffer") if momentum > 0 else []
@@ -521,7 +542,12 @@ class RelaxedOptimizer(Optimizer):
         self._losses = []
         checks = [f for f in flags if f is not None]
         checks += [torch.isfinite(v).all().to(checks[0].device if checks else v.device) for _, v in losses]
-        if not checks or bool(torch.stack([c.to(checks[0].device) for c in checks]).all()):
+        if not checks:
+            return
+        ok = torch.stack([c.to(checks[0].device) for c in checks]).all()
+        if "shard_seed" in self._global or any(_dtensor.is_dtensor(p) for c in chains for p in c.params):
+            ok = _dtensor.agree_finite(ok, [p for c in chains for p in c.params])  # FSDP2: all ranks
+        if bool(ok):
             return
         bad = [i for i, v in losses if not bool(torch.isfinite(v).all())]
         if bad:
@@ -564,11 +590,23 @@ class RelaxedOptimizer(Optimizer):
     def _add_noise(self, chain: Chain, std: float) -> None:
         """y <- y + std * N(0, I), drawn in the state dtype from the optimizer's generator."""
         noise = self.work("noise", chain.points)
-        for z in noise:
-            z.normal_(generator=self._rng(z.device))
+        self._normal_(chain, noise)
         chain.ops.add_(chain.points, noise, alpha=std)
         if self.telemetry:
             self._tele["noise_sq"] = self._tele.get("noise_sq", 0.0) + std**2 * chain.ops.sum_of_squares(noise)
+
+    def _normal_(self, chain: Chain, tensors: list[Tensor]) -> None:
+        """Fill ``tensors`` with N(0, 1) draws; DTensor shards from their own stream (_dtensor)."""
+        if tensors and _dtensor.is_dtensor(tensors[0]) and "shard_seed" in self._global:
+            g = self._global
+            group = next(i for i, pg in enumerate(self.param_groups) if pg is chain.group)
+            gen = _dtensor.shard_generator(g["shard_seed"], g["step"], chain.index, group, tensors[0],
+                                           self.__dict__.setdefault("_shard_generators", {}))
+            for t in tensors:
+                _dtensor.local(t).normal_(generator=gen)
+            return
+        for t in tensors:
+            t.normal_(generator=self._rng(t.device))
 
     def _record_chain_distance(self, chain: Chain) -> None:
         """Telemetry: |y_i - x| of evaluation point i, summed over groups."""

@@ -81,8 +81,8 @@ class NoiseSync:
         import torch.distributed as dist
 
         self._noise_checked = True
-        if dist.get_world_size() <= 1 or self._own_replicas():
-            return
+        if dist.get_world_size() <= 1 or self._own_replicas() or "shard_seed" in self._global:  # type: ignore[attr-defined]
+            return  # one rank; replicas that want their own noise; FSDP2 shards (see _dtensor)
         state = self._global  # type: ignore[attr-defined]
         if not self.sync_noise:
             warnings.warn(

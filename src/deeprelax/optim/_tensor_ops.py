@@ -84,6 +84,9 @@ class ListOps:
         The max-norm is exact in any dtype (no sum that could overflow a 16-bit format) and
         propagates NaN, so it is finite exactly when every entry is.  No host sync here.
         """
+        if not self.foreach:  # the loop mode also serves DTensors: read each rank's shard
+            xs = [x.to_local() if hasattr(x, "to_local") else x for x in xs]
+            xs = [x for x in xs if x.numel()]
         if not xs:
             return None
         norms = torch._foreach_norm(xs, float("inf")) if self.foreach else [x.abs().max() for x in xs]

@@ -24,7 +24,7 @@ class Heat(NoiseSync, RelaxedOptimizer):
             + \rho\,\widehat\nabla f(x), \qquad x \leftarrow x - \eta\,\mathrm{NAG}_\nu(D; m)
 
     Args:
-        params, lr, momentum, nesterov, weight_decay, rho, generator, foreach, closure_free, telemetry, state_dtype, sync_noise: as in :class:`~deeprelax.optim.EntropySGD`.
+        params, lr, momentum, nesterov, weight_decay, rho, generator, foreach, closure_free, telemetry, state_dtype, sync_noise, fused: as in :class:`~deeprelax.optim.EntropySGD`.
         L (int): Gaussian samples per step (default 20).
         gamma (float): :math:`g_0 = 1/t`; the perturbation std is :math:`1/\sqrt{g_k}`
             (default 1e4, std 0.01; a deeprelax choice).
@@ -58,14 +58,17 @@ class Heat(NoiseSync, RelaxedOptimizer):
         telemetry: bool = False,
         state_dtype: torch.dtype | None = None,
         sync_noise: bool = False,
+        fused: bool = False,
     ) -> None:
         defaults = dict(
             lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
             gamma=gamma, scoping=scoping, gamma_max=gamma_max, rho=rho, foreach=foreach,
         )
         super().__init__(params, defaults, generator=generator, closure_free=closure_free,
-                         telemetry=telemetry, state_dtype=state_dtype)
+                         telemetry=telemetry, state_dtype=state_dtype, fused=fused)
         self._setup_noise_sync(sync_noise)
+
+    _fused_rule = "heat"  # the fused update of this arithmetic (optim/_fused.py)
 
     def _check_group(self, group):
         check_common(group)
@@ -89,8 +92,7 @@ class Heat(NoiseSync, RelaxedOptimizer):
             ops.add_(total, chain.grads)
         if index < L:  # move to the next Gaussian point x + sqrt(t) z
             std = 1.0 / math.sqrt(chain.coupling)
-            for y in chain.points:
-                y.normal_(generator=self._rng(y.device))
+            self._normal_(chain, chain.points)
             ops.mul_(chain.points, std)
             if self.telemetry:
                 self._tele["noise_sq"] += ops.sum_of_squares(chain.points)
