@@ -58,6 +58,11 @@ class NoiseSync:
 
     sync_noise: bool = False
     _noise_checked: bool = True
+    # Whether per-rank noise reaches the anchor.  Entropy-SGD's noise enters the chain and its
+    # mean, hence x: replicas drift.  Heat's noise only places the evaluation points; DDP averages
+    # the gradients taken there, so x stays the same on every rank (no warning; sync_noise then
+    # only makes the ranks sample the same points).
+    _noise_moves_anchor: bool = True
 
     def _setup_noise_sync(self, sync_noise: Any) -> None:
         if not isinstance(sync_noise, bool):
@@ -85,6 +90,8 @@ class NoiseSync:
             return  # one rank; replicas that want their own noise; FSDP2 shards (see _dtensor)
         state = self._global  # type: ignore[attr-defined]
         if not self.sync_noise:
+            if not self._noise_moves_anchor:
+                return
             warnings.warn(
                 f"{type(self).__name__} draws noise under a process group of "
                 f"{dist.get_world_size()} ranks with sync_noise=False: under data parallel (DDP) "

@@ -39,6 +39,8 @@ class Heat(NoiseSync, RelaxedOptimizer):
         chain) is ``EntropySGD`` with a uniform mean, not provided.
     """
 
+    _noise_moves_anchor = False  # per-rank points, DDP-averaged gradients: x agrees anyway
+
     def __init__(
         self,
         params: Iterable[Tensor] | Iterable[dict],
