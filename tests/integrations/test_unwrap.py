@@ -9,16 +9,18 @@ from deeprelax.optim import EntropySGD, replica_deviation, replicas_agree, unwra
 
 
 def test_unwrap_reaches_the_relaxed_optimizer_through_wrappers():
-    accelerate = pytest.importorskip("accelerate.optimizer")
+    accelerate = pytest.importorskip("accelerate")
     pl = pytest.importorskip("pytorch_lightning")
+    accelerator = accelerate.Accelerator(cpu=True)
     model = torch.nn.Linear(3, 1)
     opt = EntropySGD(model.parameters(), L=2, closure_free=True)
-    accelerated = accelerate.AcceleratedOptimizer(opt, device_placement=False)
+    accelerated = accelerator.prepare_optimizer(opt)
+    assert isinstance(accelerated, accelerate.optimizer.AcceleratedOptimizer)
     assert not hasattr(accelerated, "inner_index") and unwrap(accelerated) is opt
     lightning = pl.core.optimizer.LightningOptimizer(accelerated)
     assert unwrap(lightning) is opt
     sgd = torch.optim.SGD(model.parameters(), lr=0.1)
-    assert unwrap(sgd) is sgd and unwrap(accelerate.AcceleratedOptimizer(sgd, device_placement=False)) is sgd
+    assert unwrap(sgd) is sgd and unwrap(accelerator.prepare_optimizer(sgd)) is sgd
 
 
 def test_unwrap_refuses_what_is_no_optimizer():
