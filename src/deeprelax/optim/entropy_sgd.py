@@ -76,6 +76,8 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
         sync_noise (bool): data parallel (DDP): every rank draws the same noise, from rank 0's
             seed broadcast once; without it, a process group of several ranks gets a warning
             (default False).  See docs/integrations.md.
+        fused (bool): each gradient evaluation's update as one compiled pass (``torch.compile``;
+            a C++ compiler on CPU, Triton on CUDA); same trajectory to rounding (default False).
 
     Example:
         >>> opt = EntropySGD(model.parameters(), lr=0.1, L=20, gamma=0.03, scoping=1e-3)
@@ -116,6 +118,7 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
         telemetry: bool = False,
         state_dtype: torch.dtype | None = None,
         sync_noise: bool = False,
+        fused: bool = False,
     ) -> None:
         defaults = dict(
             lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
@@ -123,8 +126,10 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
             inner_momentum=inner_momentum, noise=noise, alpha=alpha, rho=rho, foreach=foreach,
         )
         super().__init__(params, defaults, generator=generator, closure_free=closure_free,
-                         telemetry=telemetry, state_dtype=state_dtype)
+                         telemetry=telemetry, state_dtype=state_dtype, fused=fused)
         self._setup_noise_sync(sync_noise)
+
+    _fused_rule = "entropy"  # the fused update of this arithmetic (optim/_fused.py)
 
     def _check_group(self, group):
         check_common(group)

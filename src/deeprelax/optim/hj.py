@@ -34,7 +34,7 @@ class HJ(RelaxedOptimizer):
     ``L = 0`` (or :math:`t \to 0`) is plain SGD with Nesterov and weight decay.
 
     Args:
-        params, lr, momentum, nesterov, weight_decay, rho, foreach, closure_free, telemetry, state_dtype: as in :class:`~deeprelax.optim.EntropySGD`.
+        params, lr, momentum, nesterov, weight_decay, rho, foreach, closure_free, telemetry, state_dtype, fused: as in :class:`~deeprelax.optim.EntropySGD`.
         L (int): fixed-point iterations per step (default 10, the authors' final default).
         gamma (float): coupling :math:`g_0 = 1/t` (default 10, i.e. t = 0.1; a deeprelax choice).
         scoping, gamma_max: the coupling schedule, as in EntropySGD.
@@ -65,6 +65,7 @@ class HJ(RelaxedOptimizer):
         telemetry: bool = False,
         state_dtype: torch.dtype | None = None,
         generator: torch.Generator | None = None,
+        fused: bool = False,
     ) -> None:
         defaults = dict(
             lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
@@ -72,7 +73,9 @@ class HJ(RelaxedOptimizer):
             foreach=foreach,
         )
         super().__init__(params, defaults, generator=generator, closure_free=closure_free,
-                         telemetry=telemetry, state_dtype=state_dtype)
+                         telemetry=telemetry, state_dtype=state_dtype, fused=fused)
+
+    _fused_rule = "hj"  # the fused update of this arithmetic (optim/_fused.py)
 
     def _check_group(self, group):
         check_common(group)

@@ -21,7 +21,7 @@ class ProxSGD(EntropySGD):
     (:math:`+\rho\,\widehat\nabla f(x)`).  It is :class:`EntropySGD` with ``noise=0``, ``alpha=1``.
 
     Args:
-        params, lr, momentum, nesterov, weight_decay, L, gamma, scoping, gamma_max, inner_momentum, rho, foreach, closure_free, telemetry, state_dtype: as in :class:`EntropySGD`.
+        params, lr, momentum, nesterov, weight_decay, L, gamma, scoping, gamma_max, inner_momentum, rho, foreach, closure_free, telemetry, state_dtype, fused: as in :class:`EntropySGD`.
         inner_lr (float): inner step :math:`\eta'` (default 0.25, the authors' H-ESGD value).
             The inner descent is stable for :math:`\eta'(\lambda_{\max} + g) \lesssim 2(1-\nu')`
             with momentum; lower it for sharp losses.
@@ -50,10 +50,12 @@ class ProxSGD(EntropySGD):
         telemetry: bool = False,
         state_dtype: torch.dtype | None = None,
         generator: torch.Generator | None = None,
+        fused: bool = False,
     ) -> None:
         super().__init__(
             params, lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
             gamma=gamma, scoping=scoping, gamma_max=gamma_max, inner_lr=inner_lr,
             inner_momentum=inner_momentum, noise=0.0, alpha=1.0, rho=rho, generator=generator,
             foreach=foreach, closure_free=closure_free, telemetry=telemetry, state_dtype=state_dtype,
+            fused=fused,
         )
