@@ -91,10 +91,6 @@ def test_replica_killed_under_torchrun_resumes_and_matches(runs, tmp_path):
 
 @pytest.mark.slow
 def test_deeprelax_train_cli_runs_replicas(tmp_path):
-    from deeprelax.experiments import commands
-
-    if "parle" not in commands.METHODS:
-        pytest.skip("deeprelax train does not dispatch --optim parle yet (experiments/commands.py)")
     from replica_scenarios import cli_train
 
     results = run_workers(cli_train, N, str(tmp_path / "cli"), timeout=240)

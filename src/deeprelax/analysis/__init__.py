@@ -1,7 +1,8 @@
 """deeprelax.analysis: landscape diagnostics as pure functions of (model, loss_fn, batches).
 
 Hessian-vector products, extreme eigenvalues, the spectral density (SLQ), the Hutchinson trace,
-Monte-Carlo local entropy, sharpness measures and loss interpolation. No optimizer state; the
+Monte-Carlo local entropy, sharpness measures, loss interpolation, and the report that runs them
+all (:func:`analysis_report`). No optimizer state; the
 model is never modified. See docs/landscape.md.
 """
 
@@ -17,6 +18,7 @@ from .hessian import (
     hutchinson_trace,
     top_hessian_eigenvalues,
 )
+from .report import AnalysisSettings, analysis_report
 from .sharpness import (
     InterpolationResult,
     SharpnessEstimate,
@@ -26,6 +28,7 @@ from .sharpness import (
 )
 
 __all__ = [
+    "AnalysisSettings",
     "HVP_METHODS",
     "EigenResult",
     "HessianOperator",
@@ -34,6 +37,7 @@ __all__ = [
     "SharpnessEstimate",
     "SpectralDensity",
     "TraceEstimate",
+    "analysis_report",
     "check_state_dict",
     "epsilon_sharpness",
     "hessian_spectral_density",

@@ -28,6 +28,7 @@ __all__ = [
     "count_parameters",
     "lenet",
     "mnistfc",
+    "model_table",
 ]
 
 
@@ -117,3 +118,13 @@ def build_model(name: str) -> nn.Module:
     if name not in MODELS:
         raise ValueError(f"Invalid model value: {name!r} (choose from {', '.join(MODELS)})")
     return MODELS[name]()
+
+
+def model_table() -> str:
+    """The paper's models, their data sets and parameter counts, as an aligned text table."""
+    lines = [f"{'model':<10}{'data set':<10}{'parameters':>12}"]
+    for name in MODELS:
+        lines.append(
+            f"{name:<10}{MODEL_DATASETS[name]:<10}{count_parameters(build_model(name)):>12,}"
+        )
+    return "\n".join(lines)

@@ -20,7 +20,14 @@ import numpy as np
 from .grid import BUDGETS, METHOD_HYPER, PAPER_CELLS, paper_best
 from .results import read_metrics
 
-__all__ = ["Cell", "load_results", "report_figures", "report_markdown", "write_into_page"]
+__all__ = [
+    "Cell",
+    "load_results",
+    "report",
+    "report_figures",
+    "report_markdown",
+    "write_into_page",
+]
 
 BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
 
@@ -166,7 +173,7 @@ def report_markdown(root: str | Path) -> str:
 
 def report_figures(root: str | Path, folder: str | Path) -> list[Path]:
     """``folder/<model>_valid.png``: the seed-mean validation error ± one sample std per method."""
-    from .figures import plot_validation
+    from deeprelax.figures import plot_validation
 
     paths = []
     for model, cells in load_results(root).items():
@@ -196,3 +203,23 @@ def write_into_page(page: str | Path, text: str) -> Path:
     tail = rest.split(END, 1)[1]
     page.write_text(f"{head}{BEGIN}\n{text.strip()}\n{END}{tail}")
     return page
+
+
+def report(
+    results: str | Path,
+    *,
+    figures: str | Path | None = None,
+    into: str | Path | None = None,
+    log=print,
+) -> tuple[str, list[Path]]:
+    """``deeprelax report``: log the tables of ``results`` (:func:`report_markdown`), write them
+    into the page ``into`` (:func:`write_into_page`) and draw the figures into the folder
+    ``figures`` (:func:`report_figures`; None: no figures). Returns the tables and figure paths."""
+    text = report_markdown(results)
+    log(text)
+    if into:
+        log(f"tables written into {write_into_page(into, text)}")
+    paths = [] if figures is None else report_figures(results, figures)
+    for path in paths:
+        log(f"figure: {path}")
+    return text, paths

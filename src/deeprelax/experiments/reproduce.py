@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from .figures import plot_validation
 from .grid import PAPER_CELLS, grid_spec, paper_best
 from .jobs import Task, run_one, run_tasks
 from .run import is_finished
@@ -130,6 +129,8 @@ def write_table(out: Path, models: list[str], methods: list[str], seeds: int, he
 def write_figures(
     out: Path, models: list[str], methods: list[str], seeds: int, suffix: str = ""
 ) -> list[Path]:
+    from deeprelax.figures import plot_validation
+
     paths = []
     for model in models:
         curves = {}

@@ -14,10 +14,19 @@ from .models import MODEL_DATASETS, build_model
 from .optimizers import build_optimizer
 from .trainer import LRSchedule, TrainConfig, Trainer
 
-__all__ = ["RunSpec", "is_finished", "run_experiment", "resolve_device"]
+__all__ = [
+    "REPLICA_METHODS",
+    "RunSpec",
+    "is_finished",
+    "resolve_device",
+    "run_experiment",
+    "train",
+]
 
 #: offset between the minibatch-sampler seed and the optimizer-noise seed (separate streams)
 NOISE_SEED_OFFSET = 10_007
+#: methods trained one replica per process (launch with torchrun; alone, one replica)
+REPLICA_METHODS = ("elastic-sgd", "parle")
 
 
 @dataclass
@@ -114,3 +123,66 @@ def run_experiment(
     )
     trainer = Trainer(model, optimizer, train, test, config, out_dir, run_config=spec.config())
     return trainer.run(resume=resume)
+
+
+def train(
+    out: str | Path,
+    *,
+    model: str,
+    optim: str,
+    budget: float,
+    dataset: str | None = None,
+    lr: float = 0.1,
+    lr_schedule: str | None = None,
+    hyper: dict[str, Any] | None = None,
+    shard: bool = False,
+    resume: bool = False,
+    quiet: bool = False,
+    data_dir: str | None = None,
+    cache_dir: str | None = None,
+    device: str = "auto",
+    **spec_fields: Any,
+) -> dict[str, Any]:
+    """The run entry point of ``deeprelax train``: one run of ``model`` with ``optim`` into
+    ``out``; returns its summary.
+
+    ``dataset`` defaults to the model's; ``lr_schedule`` (a :meth:`LRSchedule.parse` string)
+    overrides the constant ``lr``; ``hyper`` holds the optimizer's keywords (``None`` values are
+    left to the class defaults); ``spec_fields`` are the other :class:`RunSpec` fields. The
+    replica methods (:data:`REPLICA_METHODS`) run as this process's replica of a torchrun job
+    (``shard``: on its own 1/n of the training set) and resume after a torchrun restart; any
+    other method refuses an existing checkpoint unless ``resume``.
+    """
+    if model not in MODEL_DATASETS:
+        raise ValueError(
+            f"Invalid model value: {model!r} (choose from {', '.join(MODEL_DATASETS)})"
+        )
+    if shard and optim not in REPLICA_METHODS:
+        raise ValueError(f"Invalid shard value: True (only for {', '.join(REPLICA_METHODS)})")
+
+    def spec() -> RunSpec:
+        return RunSpec(
+            model=model,
+            dataset=dataset or MODEL_DATASETS[model],
+            optim=optim,
+            budget=budget,
+            lr_schedule=str(LRSchedule.parse(lr_schedule if lr_schedule else lr)),
+            hyper={k: v for k, v in (hyper or {}).items() if v is not None},
+            **spec_fields,
+        )
+
+    out = Path(out)
+    where = {"quiet": quiet, "data_dir": data_dir, "cache_dir": cache_dir, "device": device}
+    if optim in REPLICA_METHODS:
+        from .distributed import run_distributed_experiment
+
+        # resume None: resume after a torchrun restart
+        return run_distributed_experiment(
+            spec(), out, resume=True if resume else None, shard=shard, refuse_existing=True,
+            **where,
+        )  # fmt: skip
+    if (out / "checkpoint.pt").exists() and not resume:
+        raise ValueError(
+            f"{out / 'checkpoint.pt'} exists; pass --resume to continue that run or choose another --out"
+        )
+    return run_experiment(spec(), out, resume=resume, **where)

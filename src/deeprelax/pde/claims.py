@@ -547,3 +547,32 @@ ALL = (
     claim_11,
     claim_12,
 )
+
+
+def verify(only: list[int] | None = None, log: Callable[[str], None] = print) -> int:
+    """Run the claims numbered ``only`` (default: all) in order, logging three lines per claim
+    (status and name, the measured values, error against tolerance) and a closing count as each
+    completes; returns the number of claims that fail."""
+    import sys
+    import time
+
+    wanted = set(only or range(1, len(ALL) + 1))
+    bad = sorted(wanted - set(range(1, len(ALL) + 1)))
+    if bad:
+        raise ValueError(f"Invalid --only value: {bad} (claims are 1..{len(ALL)})")
+    failures = 0
+    start = time.process_time()
+    for fn in ALL:
+        if int(fn.__name__.split("_")[1]) not in wanted:
+            continue
+        c = fn()
+        failures += not c.passed
+        log(f"[{'PASS' if c.passed else 'FAIL'}] claim {c.number:2d}: {c.name}")
+        log(f"           {c.measured}")
+        log(f"           error {c.error:.3g} <= tol {c.tol:.3g}  ({c.note})")
+        sys.stdout.flush()
+    log(
+        f"{len(wanted) - failures}/{len(wanted)} claims pass "
+        f"({time.process_time() - start:.1f} s CPU)"
+    )
+    return failures

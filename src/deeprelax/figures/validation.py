@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._pyplot import pyplot
+
 __all__ = ["COLORS", "LABELS", "plot_validation"]
 
 #: the paper's colours: SGD black, Entropy-SGD red, HJ green, HEAT magenta
@@ -38,11 +40,7 @@ def plot_validation(
 ) -> Path:
     """Write a PNG. ``curves[method] = (effective_epochs, mean_error, std_error, n_seeds)``;
     ``reference`` draws a dashed horizontal line (the paper's best cell)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=110)
     lows = []
     for method, (ee, mean, std, n) in curves.items():

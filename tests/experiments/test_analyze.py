@@ -8,9 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from deeprelax import cli
-from deeprelax.analysis import plots
-from deeprelax.experiments import analysis_commands
+from deeprelax import cli, figures
+from deeprelax.experiments import analyze
 from deeprelax.experiments.checkpoint import save_checkpoint
 
 # Stand-ins for the paper's networks, small enough for a fast test (the real mnistfc has 1.87M
@@ -49,8 +48,8 @@ SMALL = [
 
 @pytest.fixture
 def fake_data(monkeypatch):
-    monkeypatch.setattr(analysis_commands, "load_dataset", _fake_mnist)
-    monkeypatch.setattr(analysis_commands, "build_model", lambda name: FAKE_MODELS[name]())
+    monkeypatch.setattr(analyze, "load_dataset", _fake_mnist)
+    monkeypatch.setattr(analyze, "build_model", lambda name: FAKE_MODELS[name]())
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -80,7 +79,7 @@ def test_analyze_writes_json_and_figures(tmp_path, fake_data, capsys):
     for name in ("density.png", "top_eigenvalues.png", "interpolation.png"):
         assert (out / name).stat().st_size > 1000
     assert "top eigenvalue" in capsys.readouterr().out
-    paths = plots.plot_reports({"A": report, "B": report}, tmp_path, prefix="cmp_")
+    paths = figures.plot_reports({"A": report, "B": report}, tmp_path, prefix="cmp_")
     assert [p.split("/")[-1] for p in paths] == [
         "cmp_density.png", "cmp_top_eigenvalues.png", "cmp_interpolation.png"
     ]  # fmt: skip

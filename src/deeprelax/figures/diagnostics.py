@@ -1,4 +1,5 @@
-"""Matplotlib figures for the landscape diagnostics (matplotlib is imported lazily)."""
+"""Figures of the landscape diagnostics: the PNGs of ``deeprelax analyze`` and overlays of several
+analysis reports."""
 
 from __future__ import annotations
 
@@ -7,16 +8,15 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["plot_density", "plot_interpolation", "plot_reports", "plot_top_eigenvalues"]
+from ._pyplot import pyplot
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+__all__ = [
+    "analysis_figures",
+    "plot_density",
+    "plot_interpolation",
+    "plot_reports",
+    "plot_top_eigenvalues",
+]
 
 
 def plot_density(
@@ -27,7 +27,7 @@ def plot_density(
 ) -> None:
     """Densities on a log y-axis (as in the Entropy-SGD paper's eigenspectrum figure), one curve
     per ``label -> (grid, density)``; values below ``floor`` are clipped to it."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, (grid, dens) in curves.items():
         ax.semilogy(grid, np.maximum(np.asarray(dens), floor), label=label)
@@ -45,7 +45,7 @@ def plot_top_eigenvalues(
     curves: Mapping[str, Sequence[float]], path: str | os.PathLike, title: str = "Top eigenvalues"
 ) -> None:
     """Eigenvalues against their rank, one marker series per ``label -> eigenvalues``."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, vals in curves.items():
         ax.plot(np.arange(1, len(vals) + 1), vals, "o-", label=label)
@@ -66,7 +66,7 @@ def plot_interpolation(
 ) -> None:
     """Loss (left axis, solid) and error % (right axis, dashed) along (1-alpha) A + alpha B, one pair
     of curves per ``name -> (losses, errors or None)``."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax2 = ax.twinx()
     for i, (name, (losses, errors)) in enumerate(series.items()):
@@ -110,3 +110,27 @@ def plot_reports(
             paths.append(path)
             break
     return paths
+
+
+def analysis_figures(
+    report: Mapping, out_dir: str | os.PathLike, name: str, other_name: str | None = None
+) -> None:
+    """The PNGs of one ``deeprelax analyze`` report (a parsed ``analysis.json``):
+    ``density.png``, ``top_eigenvalues.png`` and, with an interpolation, ``interpolation.png``."""
+    out = os.fspath(out_dir)
+    dens = report["density"]
+    plot_density({name: (dens["grid"], dens["density"])}, os.path.join(out, "density.png"))
+    plot_top_eigenvalues(
+        {name: report["top_eigenvalues"]}, os.path.join(out, "top_eigenvalues.png")
+    )
+    if "interpolation" in report:
+        it = report["interpolation"]
+        plot_interpolation(
+            it["alphas"],
+            {
+                "train": (it["train_loss"], it["train_error"]),
+                "test": (it["test_loss"], it["test_error"]),
+            },
+            os.path.join(out, "interpolation.png"),
+            labels=(name, other_name or "other"),
+        )

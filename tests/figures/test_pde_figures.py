@@ -1,19 +1,9 @@
-"""`deeprelax verify` and `deeprelax figure` through the CLI."""
+"""The PDE figures: `deeprelax figure smoothing` through the CLI, and the landscape figure's
+direction checks from deeprelax.figures.landscape."""
 
 import pytest
 
 from deeprelax.cli import main
-
-
-def test_verify_subset_passes(capsys):
-    assert main(["verify", "--only", "4", "7", "12"]) == 0
-    out = capsys.readouterr().out
-    assert out.count("[PASS]") == 3 and "3/3 claims pass" in out
-
-
-def test_verify_bad_claim_number(capsys):
-    assert main(["verify", "--only", "99"]) == 1
-    assert "Invalid --only value" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -31,10 +21,10 @@ def test_optimizer_directions_match_exact_relaxed_gradients():
     """HJ's fixed point and EntropySGD's g (x - mu) against grad u of the grid solutions."""
     import numpy as np
 
-    from deeprelax.experiments.pde_commands import (
-        _optimizer_runs,
+    from deeprelax.figures.landscape import (
         entropy_sgd_direction_check,
         landscape_f,
+        optimizer_runs,
     )
     from deeprelax.pde import cole_hopf_grad, hopf_lax_grad
 
@@ -43,7 +33,7 @@ def test_optimizer_directions_match_exact_relaxed_gradients():
     F = landscape_f(X, Y)
     t, beta = 0.5, 10.0
     GH = hopf_lax_grad(F, xs[1] - xs[0], t)
-    _, checks = _optimizer_runs(xs, None, GH, t, beta, seed=0, names=("HJ",), steps=3)
+    _, checks = optimizer_runs(xs, None, GH, t, beta, seed=0, names=("HJ",), steps=3)
     rel = [float(ln.split("relative error ")[1].rstrip(")")) for ln in checks]
     # the damped fixed point converges here; the grid gradient is exact to dx / t = 0.09
     assert len(rel) == 3 and max(rel) < 0.1
