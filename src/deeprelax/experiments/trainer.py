@@ -254,7 +254,6 @@ class Trainer:
         self._steps = 0
         self._loss_sum, self._loss_n = 0.0, 0
         self._wall_before = 0.0
-        self._last_loss = float("nan")
 
     # -- accounting -------------------------------------------------------------------------
     @property
@@ -392,7 +391,6 @@ class Trainer:
                     raise FloatingPointError(f"non-finite training loss {loss_value}")
                 self._loss_sum += loss_value
                 self._loss_n += 1
-                self._last_loss = loss_value
                 ee = self.effective_epochs
                 if bar is not None:
                     bar.update(min(ee, cfg.budget) - before)
