@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One prepared call for a machine with a CUDA GPU: the optimizer battery on CUDA, then the
-# step-overhead and state-memory benchmarks on CUDA, each printing ratios against a baseline
-# measured in the same run.  A few minutes in all.  Writes a copy of everything it prints to
+# One prepared call for a machine with a CUDA GPU: the optimizer battery on CUDA (fused=True
+# included), then the step-overhead, fused-overhead and state-memory benchmarks on CUDA, each
+# printing ratios against a baseline measured in the same run.  A few minutes in all.  Writes a copy of everything it prints to
 # ${OUT:-.}/gpu_check.txt (the device tool brings $OUT back).
 #
 #   bash benchmarks/gpu_check.sh            # from the repository root, with .venv built
@@ -13,7 +13,11 @@ LOG=${OUT:-.}/gpu_check.txt
   echo "== $(date -u) $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null)"
   $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available())"
   echo "== cuda tests"
-  timeout 240 $PY -m pytest -q -m cuda tests/optim -p no:cacheprovider 2>&1 | tail -25
+  timeout 240 $PY -m pytest -q -m "cuda and not compile" tests/optim -p no:cacheprovider 2>&1 | tail -25
+  echo "== fused=True on cuda: fused = eager (compiles Triton kernels first)"
+  timeout 240 $PY -m pytest -q -m "cuda and compile" tests/optim -p no:cacheprovider 2>&1 | tail -15
+  echo "== fused overhead on cuda (vs torch's fused and foreach SGD), then an in-kernel noise draw vs normal_"
+  timeout 200 $PY benchmarks/fused_overhead.py --device cuda --rounds 5 --draw 2>&1 | tail -16
   echo "== step overhead on cuda (time per gradient evaluation / SGD's, median of rounds)"
   timeout 180 $PY benchmarks/step_overhead.py --device cuda --rounds 5 --evals 40 2>&1 | tail -20
   echo "== state and peak memory on cuda"

@@ -31,6 +31,8 @@ from deeprelax.optim._validate import uses_nesterov
 __all__ = ["check_fused", "fused_apply", "fused_consume", "fused_direction"]
 
 _COMPILED: dict[tuple, Callable] = {}
+# the inputs' sizes are guarded by dynamo already; inductor's per-call re-check costs ~50 us a step
+_OPTIONS = {"size_asserts": False}
 
 
 # -- availability ---------------------------------------------------------------------------------
@@ -81,7 +83,7 @@ def _compiled(fn: Callable, flags: tuple) -> Callable:
     compiled = _COMPILED.get(key)
     if compiled is None:
         clone = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__)
-        compiled = _COMPILED[key] = torch.compile(clone, fullgraph=True)
+        compiled = _COMPILED[key] = torch.compile(clone, fullgraph=True, options=_OPTIONS)
     return compiled
 
 
@@ -91,7 +93,7 @@ def _lerp(start: Tensor, end: Tensor, w: Tensor, w_minus_1: Tensor, small: bool)
 
 
 def _entropy_kernel(ys, grads, xs, means, bufs, noise, outs, s, first, wd, coupled, mom, nesterov,
-                    w_small, noisy, a_small, out_idx):
+                    w_small, noisy, a_mode, out_idx):
     wd_c, neg_c, neg_lr, neg_k, w, w1, std, alpha, alpha1 = s
     for i in range(len(ys)):
         y = ys[i]
@@ -106,7 +108,10 @@ def _entropy_kernel(ys, grads, xs, means, bufs, noise, outs, s, first, wd, coupl
             y = y + neg_lr * d
         if noisy:
             y = y + std * noise[i]
-        means[i].copy_(_lerp(xs[i] if first else means[i], y, alpha, alpha1, a_small))
+        if a_mode == 2:  # alpha = 1 (ProxSGD): lerp's ``y + 0 * (y - mu)`` is y, the old mean unread
+            means[i].copy_(y)
+        else:
+            means[i].copy_(_lerp(xs[i] if first else means[i], y, alpha, alpha1, a_mode == 0))
         ys[i].copy_(y)
     for j, i in enumerate(out_idx):
         outs[j].copy_(ys[i])
@@ -216,7 +221,7 @@ def _consume_entropy(opt: Any, chain: Any, write: bool) -> None:
     neg_k = -lr_in * nu / (1.0 - nu) if nesterov else -lr_in / (1.0 - nu)
     values = (wd_c, -c, -lr_in, neg_k, 1.0 - nu, (1.0 - nu) - 1.0, std, alpha, alpha - 1.0)
     flags = (first, bool(wd_c), not first and bool(c), bool(nu), nesterov, 1.0 - nu < 0.5, noisy,
-             alpha < 0.5)
+             0 if alpha < 0.5 else (2 if alpha == 1.0 else 1))
     lists = [chain.points, chain.grads, chain.anchors, opt.buffers(chain.params, "inner_mean"),
              opt.buffers(chain.params, "inner_momentum_buffer") if nu else [], noise]
     _run(_entropy_kernel, lists, chain.params, write, values, flags)

@@ -1,0 +1,191 @@
+"""Time per gradient evaluation of the fused relaxation optimizers against torch's SGD, same run.
+
+Each method trains a paper model (mnistfc: 1.87 M weights; lenet: 0.43 M) at batch 128 in train
+mode on random MNIST-shaped data; methods are timed in alternation, round after round, and the
+script prints the median over rounds of each method's time per gradient evaluation divided by a
+baseline's in the same round.  Baselines:
+
+* ``sgd-fused``: ``torch.optim.SGD(momentum=0.9, nesterov=True, fused=True)``, the strongest;
+* ``sgd-foreach``: the same with ``foreach=True``;
+* ``sgd-fused+randn``: ``sgd-fused`` plus one N(0, I) draw of the whole parameter vector per
+  evaluation: the floor for the methods that draw Gaussian noise (Entropy-SGD's Langevin noise,
+  Heat's points);
+* ``fwd+bwd``: the closure alone (no optimizer), for the optimizer's share of a step:
+  ``(t_method - t_fwd+bwd) / t_method``.
+
+``--draw`` adds a second table: a noise draw inside the compiled update (inductor's RNG from a seed
+and an offset) against the eager ``normal_`` draw that the fused path uses, on the weights alone.
+
+Usage:  python benchmarks/fused_overhead.py [--model mnistfc|lenet] [--threads 1] [--rounds 9]
+        [--evals 40] [--device cpu|cuda] [--eager] [--draw]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from deeprelax.experiments.models import build_model
+from deeprelax.optim import HJ, EntropySGD, Heat, ProxSGD
+
+
+def make_methods(L: int, eager: bool):
+    def sgd(**kw):
+        return lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9, nesterov=True, **kw)
+
+    methods = {"fwd+bwd": None, "sgd-fused": sgd(fused=True), "sgd-foreach": sgd(foreach=True),
+               "sgd-fused+randn": sgd(fused=True)}
+    modes = [True, False] if eager else [True]
+    for fused in modes:
+        tag = "" if fused else " eager"
+        methods.update({
+            f"entropy-sgd(noise=0){tag}": lambda ps, f=fused: EntropySGD(ps, lr=0.01, L=L, noise=0.0, fused=f),
+            f"prox-sgd{tag}": lambda ps, f=fused: ProxSGD(ps, lr=0.01, L=L, inner_lr=0.01, fused=f),
+            f"hj{tag}": lambda ps, f=fused: HJ(ps, lr=0.01, L=L - 1, fused=f),
+            f"entropy-sgd{tag}": lambda ps, f=fused: EntropySGD(ps, lr=0.01, L=L, noise=1e-4, fused=f),
+            f"heat{tag}": lambda ps, f=fused: Heat(ps, lr=0.01, L=L - 1, gamma=1e6, fused=f),
+        })
+    return methods
+
+
+def floor_of(name: str) -> str:
+    noisy = name.startswith("heat") or (name.startswith("entropy-sgd") and "noise=0" not in name)
+    return "sgd-fused+randn" if noisy else "sgd-fused"
+
+
+class Setup:
+    def __init__(self, name, make, model_name, device, data, labels):
+        self.model = build_model(model_name).to(device).train()
+        self.opt = make(list(self.model.parameters())) if make else None
+        self.noise = [torch.empty_like(p) for p in self.model.parameters()] if "randn" in name else None
+        self.gen = torch.Generator(device=device).manual_seed(1)
+        self.data, self.labels, self.device = data, labels, device
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+
+    def time(self, evals: int) -> float:
+        idx_gen = torch.Generator(device="cpu").manual_seed(2)
+        model, opt = self.model, self.opt
+
+        def closure():
+            model.zero_grad()
+            idx = torch.randint(0, len(self.data), (128,), generator=idx_gen).to(self.device)
+            loss = self.loss_fn(model(self.data[idx]), self.labels[idx])
+            loss.backward()
+            return loss
+
+        per_step = getattr(opt, "evals_per_step", 1)
+        steps = max(1, evals // per_step)
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        sync()
+        start = time.perf_counter()
+        for _ in range(steps):
+            if opt is None:
+                closure()
+            else:
+                opt.step(closure)
+            if self.noise is not None:
+                for z in self.noise:
+                    z.normal_(generator=self.gen)
+        sync()
+        return (time.perf_counter() - start) / (steps * per_step)
+
+
+def draw_table(device: torch.device, rounds: int) -> None:
+    """Fused noise (in-kernel RNG) against normal_ + the fused add, on 1.87 M float32 weights."""
+    shapes = [tuple(p.shape) for p in build_model("mnistfc").parameters()]
+    ys = [torch.zeros(s, device=device) for s in shapes]
+    zs = [torch.empty_like(y) for y in ys]
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    def add_(ys, zs, std):
+        for y, z in zip(ys, zs):
+            y.copy_(y + std * z)
+
+    def draw_add_(ys, std):
+        for y in ys:
+            y.copy_(y + std * torch.randn_like(y))
+
+    add_c, draw_c = torch.compile(add_, fullgraph=True), torch.compile(draw_add_, fullgraph=True)
+    std = torch.tensor(1e-3)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def eager_draw():
+        for z in zs:
+            z.normal_(generator=gen)
+        add_c(ys, zs, std)
+
+    def fused_draw():
+        draw_c(ys, std)
+
+    times = {"normal_ + fused add": [], "in-kernel randn": []}
+    for fn in (eager_draw, fused_draw):
+        fn()
+    for _ in range(rounds):
+        for name, fn in zip(times, (eager_draw, fused_draw)):
+            sync()
+            start = time.perf_counter()
+            for _ in range(20):
+                fn()
+            sync()
+            times[name].append((time.perf_counter() - start) / 20)
+    base = times["normal_ + fused add"]
+    for name, t in times.items():
+        ratio = statistics.median(a / b for a, b in zip(t, base))
+        print(f"{name:<22}{statistics.median(t) * 1e3:9.3f} ms{ratio:9.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="mnistfc", choices=["mnistfc", "lenet"])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--evals", type=int, default=40, help="gradient evaluations per timing (a multiple of L)")
+    parser.add_argument("--L", type=int, default=20)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--eager", action="store_true", help="also time the eager (fused=False) methods")
+    parser.add_argument("--draw", action="store_true", help="also time an in-kernel noise draw")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    data = torch.rand(4096, 1, 28, 28, device=device)
+    labels = torch.randint(0, 10, (4096,), device=device)
+    methods = make_methods(args.L, args.eager)
+    setups = {name: Setup(name, make, args.model, device, data, labels) for name, make in methods.items()}
+    compile_start = time.perf_counter()
+    for setup in setups.values():  # warm-up: the fused methods compile here
+        setup.time(args.evals)
+    warm = time.perf_counter() - compile_start
+    per_round: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(args.rounds):
+        for name, setup in setups.items():
+            per_round[name].append(setup.time(args.evals))
+
+    def ratio(name: str, base: str) -> float:
+        return statistics.median(a / b for a, b in zip(per_round[name], per_round[base]))
+
+    def share(name: str) -> float:
+        return statistics.median(1 - b / a for a, b in zip(per_round[name], per_round["fwd+bwd"]))
+
+    print(f"model={args.model} device={device} threads={torch.get_num_threads()} L={args.L} "
+          f"rounds={args.rounds} evals/timing={args.evals} warm-up (compiles)={warm:.0f}s")
+    print(f"{'method':<28}{'ms/eval':>9}{'vs fused':>10}{'vs foreach':>11}{'vs floor':>10}{'opt share':>11}   floor")
+    for name in methods:
+        ms = statistics.median(per_round[name]) * 1e3
+        if name == "fwd+bwd":
+            print(f"{name:<28}{ms:9.2f}")
+            continue
+        base = floor_of(name)
+        print(f"{name:<28}{ms:9.2f}{ratio(name, 'sgd-fused'):10.3f}{ratio(name, 'sgd-foreach'):11.3f}"
+              f"{ratio(name, base):10.3f}{share(name):11.1%}   {base}")
+    if args.draw:
+        print("noise draw + add on mnistfc's weights (ratio to normal_ + fused add)")
+        draw_table(device, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
