@@ -91,19 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--lr-schedule",
         help="piecewise lr in effective epochs, e.g. '0:0.1,30:0.02,60:0.004' (overrides --lr)",
     )
-    nest = p.add_mutually_exclusive_group()
-    nest.add_argument(
-        "--nesterov",
-        dest="nesterov",
-        action="store_true",
-        default=None,
-        help="Nesterov momentum (default)",
-    )
-    nest.add_argument(
-        "--no-nesterov", dest="nesterov", action="store_false", help="heavy-ball momentum"
-    )
-    for flag, dest, typ, text in _HYPER:
-        p.add_argument(flag, dest=dest, type=typ, help=text)
+    _add_hyper_flags(p)
     p.add_argument("--batch-size", type=int, default=128, help="minibatch size (default 128)")
     p.add_argument(
         "--eval-every",
@@ -133,6 +121,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_data_flags(p)
     p.set_defaults(func=cmd_train)
+
+
+def _add_hyper_flags(p: argparse.ArgumentParser) -> None:
+    nest = p.add_mutually_exclusive_group()
+    nest.add_argument(
+        "--nesterov",
+        dest="nesterov",
+        action="store_true",
+        default=None,
+        help="Nesterov momentum (default)",
+    )
+    nest.add_argument(
+        "--no-nesterov", dest="nesterov", action="store_false", help="heavy-ball momentum"
+    )
+    for flag, dest, typ, text in _HYPER:
+        p.add_argument(flag, dest=dest, type=typ, help=text)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

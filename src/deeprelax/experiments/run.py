@@ -146,12 +146,11 @@ def train(
     """The run entry point of ``deeprelax train``: one run of ``model`` with ``optim`` into
     ``out``; returns its summary.
 
-    ``dataset`` defaults to the model's; ``lr_schedule`` (a :meth:`LRSchedule.parse` string)
-    overrides the constant ``lr``; ``hyper`` holds the optimizer's keywords (``None`` values are
-    left to the class defaults); ``spec_fields`` are the other :class:`RunSpec` fields. The
-    replica methods (:data:`REPLICA_METHODS`) run as this process's replica of a torchrun job
-    (``shard``: on its own 1/n of the training set) and resume after a torchrun restart; any
-    other method refuses an existing checkpoint unless ``resume``.
+    ``dataset`` defaults to the model's; ``lr_schedule`` (for :meth:`LRSchedule.parse`) overrides
+    ``lr``; ``hyper``: the optimizer's keywords (None: the class default); ``spec_fields``: the
+    other :class:`RunSpec` fields. :data:`REPLICA_METHODS` run as this process's replica of a
+    torchrun job (``shard``: on its own 1/n of the data), resuming after a torchrun restart;
+    other methods refuse an existing checkpoint unless ``resume``.
     """
     if model not in MODEL_DATASETS:
         raise ValueError(
