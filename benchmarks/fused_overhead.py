@@ -13,11 +13,13 @@ baseline's in the same round.  Baselines:
 * ``fwd+bwd``: the closure alone (no optimizer), for the optimizer's share of a step:
   ``(t_method - t_fwd+bwd) / t_method``.
 
+``--step-only`` times the optimizer alone: the closure returns a stored loss and leaves one
+stored gradient in ``.grad`` (no forward or backward), so the ratios are those of the steps.
 ``--draw`` adds a second table: a noise draw inside the compiled update (inductor's RNG from a seed
 and an offset) against the eager ``normal_`` draw that the fused path uses, on the weights alone.
 
 Usage:  python benchmarks/fused_overhead.py [--model mnistfc|lenet] [--threads 1] [--rounds 9]
-        [--evals 40] [--device cpu|cuda] [--eager] [--draw]
+        [--evals 40] [--device cpu|cuda] [--eager] [--step-only] [--draw]
 """
 
 from __future__ import annotations
@@ -57,19 +59,26 @@ def floor_of(name: str) -> str:
 
 
 class Setup:
-    def __init__(self, name, make, model_name, device, data, labels):
+    def __init__(self, name, make, model_name, device, data, labels, step_only=False):
         self.model = build_model(model_name).to(device).train()
         self.opt = make(list(self.model.parameters())) if make else None
         self.noise = [torch.empty_like(p) for p in self.model.parameters()] if "randn" in name else None
         self.gen = torch.Generator(device=device).manual_seed(1)
         self.data, self.labels, self.device = data, labels, device
         self.loss_fn = torch.nn.CrossEntropyLoss()
+        self.step_only = step_only
+        if step_only:  # one stored gradient, kept in .grad by the closure
+            self.loss = self.loss_fn(self.model(data[:128]), labels[:128])
+            self.loss.backward()
+            self.loss = self.loss.detach()
 
     def time(self, evals: int) -> float:
         idx_gen = torch.Generator(device="cpu").manual_seed(2)
         model, opt = self.model, self.opt
 
         def closure():
+            if self.step_only:
+                return self.loss
             model.zero_grad()
             idx = torch.randint(0, len(self.data), (128,), generator=idx_gen).to(self.device)
             loss = self.loss_fn(model(self.data[idx]), self.labels[idx])
@@ -146,6 +155,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--eager", action="store_true", help="also time the eager (fused=False) methods")
+    parser.add_argument("--step-only", action="store_true", help="time the optimizer step alone")
     parser.add_argument("--draw", action="store_true", help="also time an in-kernel noise draw")
     args = parser.parse_args()
     if args.threads:
@@ -155,7 +165,7 @@ def main() -> None:
     data = torch.rand(4096, 1, 28, 28, device=device)
     labels = torch.randint(0, 10, (4096,), device=device)
     methods = make_methods(args.L, args.eager)
-    setups = {name: Setup(name, make, args.model, device, data, labels) for name, make in methods.items()}
+    setups = {name: Setup(name, make, args.model, device, data, labels, args.step_only) for name, make in methods.items()}
     compile_start = time.perf_counter()
     for setup in setups.values():  # warm-up: the fused methods compile here
         setup.time(args.evals)
@@ -172,7 +182,8 @@ def main() -> None:
         return statistics.median(1 - b / a for a, b in zip(per_round[name], per_round["fwd+bwd"]))
 
     print(f"model={args.model} device={device} threads={torch.get_num_threads()} L={args.L} "
-          f"rounds={args.rounds} evals/timing={args.evals} warm-up (compiles)={warm:.0f}s")
+          f"rounds={args.rounds} evals/timing={args.evals} warm-up (compiles)={warm:.0f}s"
+          f"{' step only' if args.step_only else ''}")
     print(f"{'method':<28}{'ms/eval':>9}{'vs fused':>10}{'vs foreach':>11}{'vs floor':>10}{'opt share':>11}   floor")
     for name in methods:
         ms = statistics.median(per_round[name]) * 1e3

@@ -209,6 +209,20 @@ def test_lockstep_resume_between_fused_and_eager(name):
     assert_same_run((m2, o2), (m1, o1), torch.float64)
 
 
+@pytest.mark.compile
+@pytest.mark.parametrize("name", ["entropy_sgd_rho", "heat"])
+def test_fused_with_telemetry_matches_eager(name):
+    """Telemetry's reductions stay eager; the trajectory and the figures match the eager run."""
+    cls, kw = KW[name]
+    eager = train(cls, kw, fused=False, telemetry=True)
+    fused = train(cls, kw, fused=True, telemetry=True)
+    assert_same_run(eager, fused, torch.float64)
+    t1, t2 = eager[1].last_telemetry, fused[1].last_telemetry
+    assert t1.keys() == t2.keys()
+    for key in t1:
+        assert t1[key] == pytest.approx(t2[key], rel=1e-10, abs=1e-12), key
+
+
 # -- CUDA (gpu_check.sh runs ``-m cuda``) ----------------------------------------------------------------
 @pytest.mark.cuda
 @pytest.mark.compile
