@@ -223,6 +223,31 @@ def test_fused_with_telemetry_matches_eager(name):
         assert t1[key] == pytest.approx(t2[key], rel=1e-10, abs=1e-12), key
 
 
+@pytest.mark.compile
+def test_many_models_in_one_process_stay_under_the_recompile_limit():
+    """Twelve layouts (new shapes, new parameter counts) in one process: no recompile-limit error
+    (dynamo allows 8 entries per compiled function, a hard error under fullgraph), each = eager."""
+    for width in range(1, 13):
+        layers = [torch.nn.Linear(3, width)] + [torch.nn.Linear(width, width) for _ in range(width % 3)]
+        layers = [m.double() for m in layers + [torch.nn.Linear(width, 1)]]
+        finals = []
+        for fused in (False, True):
+            torch.manual_seed(width)
+            model = torch.nn.Sequential(*copy.deepcopy(layers))
+            opt = HJ(model.parameters(), lr=0.1, L=2, gamma=5.0, fused=fused)
+            gen = torch.Generator().manual_seed(0)
+
+            def closure():
+                opt.zero_grad()
+                loss = model(torch.randn(4, 3, generator=gen, dtype=torch.float64)).pow(2).mean()
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+            finals.append(params_of(model))
+        assert_close(finals[0], finals[1], torch.float64)
+
+
 # -- CUDA (gpu_check.sh runs ``-m cuda``) ----------------------------------------------------------------
 @pytest.mark.cuda
 @pytest.mark.compile

@@ -200,9 +200,11 @@ def _run(fn: Callable, lists: list[list[Tensor]], outs: list[Tensor], write: boo
         out_idx = tuple(j for j, i in enumerate(idx) if write and outs[i] is not lists[src][i])
         sub_outs = [outs[idx[j]] for j in out_idx]
         s = _scalars(ref[0].dtype, *values)
-        results.append(_compiled(fn, flags + (out_idx,))(*sub, sub_outs, s, *flags, out_idx)
-                       if fn is not _direction_kernel else
-                       _compiled(fn, flags)(*sub, s, *flags))
+        # one code object per list length and dtype too: dynamo's recompile limit (8 per code
+        # object, a hard error under fullgraph) is then only met by shapes, made dynamic at the second
+        key = flags + (out_idx, len(idx), ref[0].dtype, ref[0].device.type)
+        results.append(_compiled(fn, key)(*sub, sub_outs, s, *flags, out_idx)
+                       if fn is not _direction_kernel else _compiled(fn, key)(*sub, s, *flags))
     return results
 
 
