@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from deeprelax.experiments import reproduce as R
 from deeprelax.experiments.data import IDX_FILES
@@ -42,7 +43,14 @@ def idx_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sequential(tmp_path_factory, idx_dir):
     out = tmp_path_factory.mktemp("seq")
-    R.reproduce(["mnistfc"], ["sgd", "entropy-sgd"], 2, out, data_dir=idx_dir, **QUIET)
+    # the workers run one torch thread each; a reduction's order (and so the last bit of a loss)
+    # depends on the thread count, so the one-at-a-time reference runs with one thread too
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        R.reproduce(["mnistfc"], ["sgd", "entropy-sgd"], 2, out, data_dir=idx_dir, **QUIET)
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 
