@@ -30,7 +30,6 @@ point, move to the next one) and ``_direction(chain)`` (after the last evaluatio
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -40,6 +39,8 @@ from torch.optim import Optimizer
 
 from deeprelax.optim import _dtensor, _rng
 from deeprelax.optim._fused import check_fused, fused_apply, fused_consume, fused_direction
+from deeprelax.optim._noise import NoiseMixin
+from deeprelax.optim._state import StateMixin
 from deeprelax.optim._tensor_ops import ListOps, nesterov_momentum
 from deeprelax.optim._validate import check_common, check_coupling, check_number, uses_nesterov
 from deeprelax.optim.scoping import scoped_coupling
@@ -47,8 +48,6 @@ from deeprelax.optim.scoping import scoped_coupling
 __all__ = ["Chain", "ListOps", "NonFiniteLossError", "RelaxedOptimizer", "check_common",
            "check_coupling", "check_number"]
 
-_GLOBAL = "relax"  # key of the optimizer-wide state, kept under the first parameter
-_SIXTEEN_BIT = (torch.float16, torch.bfloat16)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -69,7 +68,7 @@ class Chain:
     index: int
 
 
-class RelaxedOptimizer(Optimizer):
+class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
     """Base class: the inner-loop state machine, the outer step, state, generator, anchor API."""
 
     def __init__(
@@ -179,172 +178,6 @@ class RelaxedOptimizer(Optimizer):
         for group in self.param_groups:
             group.setdefault("foreach", None)
             group.setdefault("gamma_max", None)
-
-    def _all_params(self) -> list[Tensor]:
-        return [p for g in self.param_groups for p in g["params"]]
-
-    @property
-    def _global(self) -> dict[str, Any]:
-        st = self.state[self._all_params()[0]]
-        if _GLOBAL not in st:
-            st[_GLOBAL] = {"step": 0, "inner_index": 0, "grad_evals": 0, "eval_mode": False}
-        return st[_GLOBAL]
-
-    def _state_dtype(self, p: Tensor) -> torch.dtype:
-        if self.state_dtype is not None:
-            return self.state_dtype
-        return torch.float32 if p.dtype in _SIXTEEN_BIT else p.dtype
-
-    def _separate(self, p: Tensor) -> bool:
-        """Whether the chain point and anchor live in a copy (state dtype != parameter dtype)."""
-        return self._state_dtype(p) != p.dtype
-
-    def _ensure_state(self, group: dict, p: Tensor) -> dict[str, Any]:
-        """Create the parameter's buffers (in the state dtype); follow the parameter's device."""
-        st = self.state[p]
-        if any(torch.is_tensor(v) and v.device != p.device for v in st.values()):
-            for k, v in list(st.items()):
-                if torch.is_tensor(v):
-                    st[k] = v.to(p.device)
-        dtype = self._state_dtype(p)
-        names = list(self._state_names(group)) if group["L"] > 0 else []
-        if group["momentum"] > 0:
-            names.append("momentum_buffer")
-        if group["L"] > 0 and (self._control_weight(group) > 0 or self.telemetry):
-            names.append("anchor_grad")
-        separate = self._separate(p)
-        if (group["L"] > 0 or separate) and "anchor" not in st:
-            st["anchor"] = p.detach().to(dtype=dtype, copy=True)
-        if separate and group["L"] > 0:
-            names.append("point")
-        for name in names:
-            if name not in st:
-                st[name] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
-        return st
-
-    def _buffer(self, p: Tensor, name: str) -> Tensor:
-        st = self.state[p]
-        if name not in st:
-            st[name] = torch.zeros_like(p, dtype=self._state_dtype(p), memory_format=torch.preserve_format)
-        return st[name]
-
-    def buffers(self, params: list[Tensor], name: str) -> list[Tensor]:
-        """The per-parameter state tensors ``name`` of ``params`` (created if missing)."""
-        return [self._buffer(p, name) for p in params]
-
-    def _work(self, slot: str, like: Tensor) -> Tensor:
-        """A reusable work tensor shaped like ``like``: not state (never saved), allocated once."""
-        buf = self._scratch.get((slot, id(like)))
-        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype or buf.device != like.device:
-            buf = self._scratch[(slot, id(like))] = torch.empty_like(like, memory_format=torch.preserve_format)
-        return buf
-
-    def work(self, slot: str, tensors: list[Tensor]) -> list[Tensor]:
-        """Reusable work tensors shaped like ``tensors`` (no allocation per evaluation)."""
-        return [self._work(slot, t) for t in tensors]
-
-    def _zeros(self, like: Tensor) -> Tensor:
-        """A zero gradient for a parameter that takes part but got no gradient at this point."""
-        return self._work("zero_grad", like).zero_()
-
-    # -- counters --------------------------------------------------------------------------------
-    @property
-    def evals_per_step(self) -> int:
-        """Gradient evaluations (closure calls) per outer step."""
-        return self._evals_per_step(self.param_groups[0]["L"])
-
-    @property
-    def grad_evals(self) -> int:
-        """Gradient evaluations consumed so far (the x-axis of effective epochs)."""
-        return int(self._global["grad_evals"])
-
-    @property
-    def outer_steps(self) -> int:
-        """Outer steps completed so far (the scoping counter k)."""
-        return int(self._global["step"])
-
-    @property
-    def inner_index(self) -> int:
-        """Index of the next gradient evaluation within the outer step; 0 = parameters at the anchor."""
-        return int(self._global["inner_index"])
-
-    @property
-    def at_anchor(self) -> bool:
-        """Whether the parameters hold the anchor ``x`` (between outer steps, or after ``eval()``)."""
-        g = self._global
-        return g["inner_index"] == 0 or bool(g.get("eval_mode"))
-
-    def coupling(self, group: dict | None = None) -> float:
-        """Current coupling gamma_k of a group (the first group by default)."""
-        group = self.param_groups[0] if group is None else group
-        return scoped_coupling(group["gamma"], group["scoping"], self.outer_steps, group["gamma_max"])
-
-    # -- the anchor API (schedule-free's protocol) ---------------------------------------------
-    def _moved(self) -> list[Tensor]:
-        """Parameters that may hold an inner point now (taking part in the current outer step)."""
-        moved = []
-        for p in self._all_params():
-            st = self.state.get(p)
-            if st and st.get("in_chain") and "anchor" in st:
-                moved.append(p)
-        return moved
-
-    @torch.no_grad()
-    def eval(self) -> None:
-        """Put the anchor ``x`` into the parameters, wherever the chain is (evaluation, saving)."""
-        g = self._global
-        if g["inner_index"] == 0 or g.get("eval_mode"):
-            return
-        for p in self._moved():
-            st = self.state[p]
-            if not self._separate(p):
-                st["chain_point"] = p.detach().clone()
-            p.copy_(st["anchor"])
-        g["eval_mode"] = True
-
-    @torch.no_grad()
-    def train(self) -> None:
-        """Put the chain point back into the parameters, bit for bit (undoes :meth:`eval`)."""
-        g = self._global
-        if not g.get("eval_mode"):
-            return
-        for p in self._moved():
-            st = self.state[p]
-            p.copy_(st["point"] if self._separate(p) else st.pop("chain_point"))
-        g["eval_mode"] = False
-
-    # -- state_dict: the generator, and buffers kept in the state dtype --------------------------
-    def state_dict(self) -> dict[str, Any]:
-        if self.generator is not None:
-            self._global.update(_rng.saved_state(self.generator))
-        return super().state_dict()
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        saved = state_dict
-        super().load_state_dict(state_dict)
-        # torch casts floating state to the parameter's dtype: put the state dtype back from
-        # the saved tensors, and the optimizer-wide dict (with the generator's bytes) as saved.
-        ids = [i for g in saved["param_groups"] for i in g["params"]]
-        by_id = dict(zip(ids, self._all_params()))
-        for key, values in saved["state"].items():
-            p = by_id.get(key)
-            if p is None:
-                continue
-            for name, value in values.items():
-                if name == _GLOBAL:
-                    self.state[p][name] = dict(value)
-                elif torch.is_tensor(value) and value.is_floating_point():
-                    self.state[p][name] = value.to(device=p.device, dtype=self._state_dtype(p), copy=True)
-            if "anchor" in values and "in_chain" not in values:
-                self.state[p]["in_chain"] = True  # a checkpoint written before the flag existed
-        self._reset_transients()
-        g = self._global
-        g.setdefault("eval_mode", False)
-        if g.get("rng_state") is not None:
-            if self.generator is None:
-                device = next((p.device for p in self._all_params() if p.requires_grad), "cpu")
-                self.generator, self._own_generator = _rng.new_generator(device, 0), True
-            _rng.restore_state(self.generator, g["rng_state"], g.get("rng_device"))
 
     # -- the step --------------------------------------------------------------------------------
     @torch.no_grad()
@@ -572,61 +405,3 @@ class RelaxedOptimizer(Optimizer):
             f"{type(self).__name__}: {why} of outer step {self._global['step']}; "
             "the parameters were left at the last finite anchor x"
         )
-
-    # -- noise and telemetry ---------------------------------------------------------------------
-    def _rng(self, device: torch.device) -> torch.Generator:
-        """The noise generator, on ``device`` (a default one follows the parameters)."""
-        if self.generator is None:
-            self.generator, self._own_generator = _rng.new_generator(device), True
-        if not _rng.same_device(self.generator.device, device):
-            if not self._own_generator:
-                raise ValueError(
-                    f"Invalid generator value: a generator on {self.generator.device} for parameters "
-                    f"on {device} (the model moved after the optimizer was built with it)"
-                )
-            self.generator = _rng.moved_generator(self.generator, device)
-        return self.generator
-
-    def _add_noise(self, chain: Chain, std: float) -> None:
-        """y <- y + std * N(0, I), drawn in the state dtype from the optimizer's generator."""
-        noise = self.work("noise", chain.points)
-        self._normal_(chain, noise)
-        chain.ops.add_(chain.points, noise, alpha=std)
-        if self.telemetry:
-            self._tele["noise_sq"] = self._tele.get("noise_sq", 0.0) + std**2 * chain.ops.sum_of_squares(noise)
-
-    def _normal_(self, chain: Chain, tensors: list[Tensor]) -> None:
-        """Fill ``tensors`` with N(0, 1) draws; DTensor shards from their own stream (_dtensor)."""
-        if tensors and _dtensor.is_dtensor(tensors[0]) and "shard_seed" in self._global:
-            g = self._global
-            group = next(i for i, pg in enumerate(self.param_groups) if pg is chain.group)
-            gen = _dtensor.shard_generator(g["shard_seed"], g["step"], chain.index, group, tensors[0],
-                                           self.__dict__.setdefault("_shard_generators", {}))
-            for t in tensors:
-                _dtensor.local(t).normal_(generator=gen)
-            return
-        for t in tensors:
-            t.normal_(generator=self._rng(t.device))
-
-    def _record_chain_distance(self, chain: Chain) -> None:
-        """Telemetry: |y_i - x| of evaluation point i, summed over groups."""
-        sq = ListOps(True).sum_of_squares(torch._foreach_sub(chain.points, chain.anchors))
-        dist = self._tele.setdefault("chain_sq", {})
-        dist[chain.index] = dist.get(chain.index, 0.0) + sq
-
-    def _record_telemetry(self, planned: list) -> None:
-        t = self._tele
-        relaxed = t.get("relaxed_sq", 0.0) + sum(c.ops.sum_of_squares(d) for c, d in planned
-                                                  if c.group["L"] == 0)
-        dot = t.get("dot", 0.0)
-        gn, rn = math.sqrt(t.get("grad_norm_sq", 0.0)), math.sqrt(relaxed)
-        chain = [math.sqrt(v) for v in t.get("chain_sq", {}).values()]
-        self.last_telemetry = {
-            "outer_step": self.outer_steps,
-            "grad_norm": gn,
-            "relaxed_grad_norm": rn,
-            "cosine": dot / (gn * rn) if gn > 0 and rn > 0 else float("nan"),
-            "gamma": planned[0][0].coupling if planned else float("nan"),
-            "noise_norm": math.sqrt(t.get("noise_sq", 0.0)),
-            "mean_chain_distance": sum(chain) / len(chain) if chain else 0.0,
-        }

@@ -1,0 +1,192 @@
+"""Optimizer state of the relaxation engine: buffers in the state dtype, counters, the anchor API,
+``state_dict`` with the generator.  A mixin of :class:`~deeprelax.optim._engine.RelaxedOptimizer`.
+
+All state lives in ``self.state`` and ``param_groups``: per parameter the anchor ``x`` and the
+method's buffers (in ``state_dtype``), optimizer-wide (under the first parameter, as LBFGS keeps its
+own) the outer-step counter, the inner index, the evaluation count and the generator's state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from deeprelax.optim import _rng
+from deeprelax.optim.scoping import scoped_coupling
+
+_GLOBAL = "relax"  # key of the optimizer-wide state, kept under the first parameter
+_SIXTEEN_BIT = (torch.float16, torch.bfloat16)
+
+
+class StateMixin:
+    """State, counters and the anchor API (``eval``/``train``) of a relaxation optimizer."""
+
+    param_groups: list[dict[str, Any]]
+    state: Any
+    def _all_params(self) -> list[Tensor]:
+        return [p for g in self.param_groups for p in g["params"]]
+
+    @property
+    def _global(self) -> dict[str, Any]:
+        st = self.state[self._all_params()[0]]
+        if _GLOBAL not in st:
+            st[_GLOBAL] = {"step": 0, "inner_index": 0, "grad_evals": 0, "eval_mode": False}
+        return st[_GLOBAL]
+
+    def _state_dtype(self, p: Tensor) -> torch.dtype:
+        if self.state_dtype is not None:
+            return self.state_dtype
+        return torch.float32 if p.dtype in _SIXTEEN_BIT else p.dtype
+
+    def _separate(self, p: Tensor) -> bool:
+        """Whether the chain point and anchor live in a copy (state dtype != parameter dtype)."""
+        return self._state_dtype(p) != p.dtype
+
+    def _ensure_state(self, group: dict, p: Tensor) -> dict[str, Any]:
+        """Create the parameter's buffers (in the state dtype); follow the parameter's device."""
+        st = self.state[p]
+        if any(torch.is_tensor(v) and v.device != p.device for v in st.values()):
+            for k, v in list(st.items()):
+                if torch.is_tensor(v):
+                    st[k] = v.to(p.device)
+        dtype = self._state_dtype(p)
+        names = list(self._state_names(group)) if group["L"] > 0 else []
+        if group["momentum"] > 0:
+            names.append("momentum_buffer")
+        if group["L"] > 0 and (self._control_weight(group) > 0 or self.telemetry):
+            names.append("anchor_grad")
+        separate = self._separate(p)
+        if (group["L"] > 0 or separate) and "anchor" not in st:
+            st["anchor"] = p.detach().to(dtype=dtype, copy=True)
+        if separate and group["L"] > 0:
+            names.append("point")
+        for name in names:
+            if name not in st:
+                st[name] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+        return st
+
+    def _buffer(self, p: Tensor, name: str) -> Tensor:
+        st = self.state[p]
+        if name not in st:
+            st[name] = torch.zeros_like(p, dtype=self._state_dtype(p), memory_format=torch.preserve_format)
+        return st[name]
+
+    def buffers(self, params: list[Tensor], name: str) -> list[Tensor]:
+        """The per-parameter state tensors ``name`` of ``params`` (created if missing)."""
+        return [self._buffer(p, name) for p in params]
+
+    def _work(self, slot: str, like: Tensor) -> Tensor:
+        """A reusable work tensor shaped like ``like``: not state (never saved), allocated once."""
+        buf = self._scratch.get((slot, id(like)))
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype or buf.device != like.device:
+            buf = self._scratch[(slot, id(like))] = torch.empty_like(like, memory_format=torch.preserve_format)
+        return buf
+
+    def work(self, slot: str, tensors: list[Tensor]) -> list[Tensor]:
+        """Reusable work tensors shaped like ``tensors`` (no allocation per evaluation)."""
+        return [self._work(slot, t) for t in tensors]
+
+    def _zeros(self, like: Tensor) -> Tensor:
+        """A zero gradient for a parameter that takes part but got no gradient at this point."""
+        return self._work("zero_grad", like).zero_()
+
+    # -- counters --------------------------------------------------------------------------------
+    @property
+    def evals_per_step(self) -> int:
+        """Gradient evaluations (closure calls) per outer step."""
+        return self._evals_per_step(self.param_groups[0]["L"])
+
+    @property
+    def grad_evals(self) -> int:
+        """Gradient evaluations consumed so far (the x-axis of effective epochs)."""
+        return int(self._global["grad_evals"])
+
+    @property
+    def outer_steps(self) -> int:
+        """Outer steps completed so far (the scoping counter k)."""
+        return int(self._global["step"])
+
+    @property
+    def inner_index(self) -> int:
+        """Index of the next gradient evaluation within the outer step; 0 = parameters at the anchor."""
+        return int(self._global["inner_index"])
+
+    @property
+    def at_anchor(self) -> bool:
+        """Whether the parameters hold the anchor ``x`` (between outer steps, or after ``eval()``)."""
+        g = self._global
+        return g["inner_index"] == 0 or bool(g.get("eval_mode"))
+
+    def coupling(self, group: dict | None = None) -> float:
+        """Current coupling gamma_k of a group (the first group by default)."""
+        group = self.param_groups[0] if group is None else group
+        return scoped_coupling(group["gamma"], group["scoping"], self.outer_steps, group["gamma_max"])
+
+    # -- the anchor API (schedule-free's protocol) ---------------------------------------------
+    def _moved(self) -> list[Tensor]:
+        """Parameters that may hold an inner point now (taking part in the current outer step)."""
+        moved = []
+        for p in self._all_params():
+            st = self.state.get(p)
+            if st and st.get("in_chain") and "anchor" in st:
+                moved.append(p)
+        return moved
+
+    @torch.no_grad()
+    def eval(self) -> None:
+        """Put the anchor ``x`` into the parameters, wherever the chain is (evaluation, saving)."""
+        g = self._global
+        if g["inner_index"] == 0 or g.get("eval_mode"):
+            return
+        for p in self._moved():
+            st = self.state[p]
+            if not self._separate(p):
+                st["chain_point"] = p.detach().clone()
+            p.copy_(st["anchor"])
+        g["eval_mode"] = True
+
+    @torch.no_grad()
+    def train(self) -> None:
+        """Put the chain point back into the parameters, bit for bit (undoes :meth:`eval`)."""
+        g = self._global
+        if not g.get("eval_mode"):
+            return
+        for p in self._moved():
+            st = self.state[p]
+            p.copy_(st["point"] if self._separate(p) else st.pop("chain_point"))
+        g["eval_mode"] = False
+
+    # -- state_dict: the generator, and buffers kept in the state dtype --------------------------
+    def state_dict(self) -> dict[str, Any]:
+        if self.generator is not None:
+            self._global.update(_rng.saved_state(self.generator))
+        return super().state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved = state_dict
+        super().load_state_dict(state_dict)
+        # torch casts floating state to the parameter's dtype: put the state dtype back from
+        # the saved tensors, and the optimizer-wide dict (with the generator's bytes) as saved.
+        ids = [i for g in saved["param_groups"] for i in g["params"]]
+        by_id = dict(zip(ids, self._all_params()))
+        for key, values in saved["state"].items():
+            p = by_id.get(key)
+            if p is None:
+                continue
+            for name, value in values.items():
+                if name == _GLOBAL:
+                    self.state[p][name] = dict(value)
+                elif torch.is_tensor(value) and value.is_floating_point():
+                    self.state[p][name] = value.to(device=p.device, dtype=self._state_dtype(p), copy=True)
+            if "anchor" in values and "in_chain" not in values:
+                self.state[p]["in_chain"] = True  # a checkpoint written before the flag existed
+        self._reset_transients()
+        g = self._global
+        g.setdefault("eval_mode", False)
+        if g.get("rng_state") is not None:
+            if self.generator is None:
+                device = next((p.device for p in self._all_params() if p.requires_grad), "cpu")
+                self.generator, self._own_generator = _rng.new_generator(device, 0), True
+            _rng.restore_state(self.generator, g["rng_state"], g.get("rng_device"))
