@@ -278,7 +278,8 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
                 anchor.copy_(p)
         if chain.group["L"] == 0:
             return
-        own = [i for i in range(len(chain.params)) if i not in set(sep)]
+        separate = set(sep)
+        own = [i for i in range(len(chain.params)) if i not in separate]
         chain.ops.copy_([chain.anchors[i] for i in own], [chain.params[i] for i in own])
         chain.ops.copy_([chain.points[i] for i in sep], [chain.anchors[i] for i in sep])
 
@@ -374,7 +375,7 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
         losses = self._losses
         self._losses = []
         checks = [f for f in flags if f is not None]
-        checks += [torch.isfinite(v).all().to(checks[0].device if checks else v.device) for _, v in losses]
+        checks += [torch.isfinite(v).all() for _, v in losses]
         if not checks:
             return
         ok = torch.stack([c.to(checks[0].device) for c in checks]).all()
