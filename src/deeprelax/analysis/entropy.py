@@ -87,6 +87,60 @@ def _gaussian_value(
     return value, stderr
 
 
+def _check_estimator_args(
+    gamma: float,
+    beta: float,
+    step_size: float,
+    num_chains: int,
+    steps: int,
+    burn_in: int,
+    num_samples: int,
+) -> None:
+    _check("gamma", gamma)
+    _check("beta", beta)
+    _check("step_size", step_size)
+    if not isinstance(num_chains, int) or num_chains < 2:
+        raise ValueError(f"Invalid num_chains value: {num_chains} (need an int >= 2)")
+    if not isinstance(burn_in, int) or burn_in < 0:
+        raise ValueError(f"Invalid burn_in value: {burn_in}")
+    if not isinstance(steps, int) or steps <= burn_in:
+        raise ValueError(f"Invalid steps value: {steps} (need an int > burn_in = {burn_in})")
+    if not isinstance(num_samples, int) or num_samples < 2:
+        raise ValueError(f"Invalid num_samples value: {num_samples} (need an int >= 2)")
+
+
+def _langevin_chain_means(
+    fl: FlatLoss,
+    gamma: float,
+    beta: float,
+    step_size: float,
+    num_chains: int,
+    steps: int,
+    burn_in: int,
+    gen: torch.Generator,
+) -> Tensor:
+    """The post-burn-in mean of each of ``num_chains`` Langevin chains started at ``fl.x0``,
+    stacked as (num_chains, d); the chains draw from ``gen`` one after the other."""
+    x = fl.x0
+    noise_scale = math.sqrt(2 * step_size / beta)
+    chain_means = []
+    for c in range(num_chains):
+        y, total = x.clone(), torch.zeros_like(x)
+        for s in range(steps):
+            _, grad = fl.loss_and_grad(y)
+            xi = torch.randn(fl.num_params, generator=gen, dtype=fl.dtype).to(fl.device)
+            y = y - step_size * (grad + gamma * (y - x)) + noise_scale * xi
+            if s >= burn_in:
+                total += y
+        if not torch.isfinite(total).all():
+            raise FloatingPointError(
+                f"Langevin chain {c} diverged; reduce step_size (now {step_size}) below "
+                f"2 / (largest Hessian eigenvalue + gamma)"
+            )
+        chain_means.append(total / (steps - burn_in))
+    return torch.stack(chain_means)
+
+
 def local_entropy(
     model: nn.Module,
     loss_fn: LossFn,
@@ -114,37 +168,11 @@ def local_entropy(
         step_size: Langevin step :math:`\\eta`.
         num_samples: Gaussian samples for the value (>= 2).
     """
-    _check("gamma", gamma)
-    _check("beta", beta)
-    _check("step_size", step_size)
-    if not isinstance(num_chains, int) or num_chains < 2:
-        raise ValueError(f"Invalid num_chains value: {num_chains} (need an int >= 2)")
-    if not isinstance(burn_in, int) or burn_in < 0:
-        raise ValueError(f"Invalid burn_in value: {burn_in}")
-    if not isinstance(steps, int) or steps <= burn_in:
-        raise ValueError(f"Invalid steps value: {steps} (need an int > burn_in = {burn_in})")
-    if not isinstance(num_samples, int) or num_samples < 2:
-        raise ValueError(f"Invalid num_samples value: {num_samples} (need an int >= 2)")
+    _check_estimator_args(gamma, beta, step_size, num_chains, steps, burn_in, num_samples)
     fl = FlatLoss(model, loss_fn, batches, dtype=dtype, bn_mode=bn_mode)
     gen = torch.Generator().manual_seed(seed)
     x = fl.x0
-    noise_scale = math.sqrt(2 * step_size / beta)
-    chain_means = []
-    for c in range(num_chains):
-        y, total = x.clone(), torch.zeros_like(x)
-        for s in range(steps):
-            _, grad = fl.loss_and_grad(y)
-            xi = torch.randn(fl.num_params, generator=gen, dtype=fl.dtype).to(fl.device)
-            y = y - step_size * (grad + gamma * (y - x)) + noise_scale * xi
-            if s >= burn_in:
-                total += y
-        if not torch.isfinite(total).all():
-            raise FloatingPointError(
-                f"Langevin chain {c} diverged; reduce step_size (now {step_size}) below "
-                f"2 / (largest Hessian eigenvalue + gamma)"
-            )
-        chain_means.append(total / (steps - burn_in))
-    means = torch.stack(chain_means)
+    means = _langevin_chain_means(fl, gamma, beta, step_size, num_chains, steps, burn_in, gen)
     displacement = x - means.mean(0)
     disp_se = means.std(0) / math.sqrt(num_chains)
     norm = float(displacement.norm())

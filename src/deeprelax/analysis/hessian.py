@@ -185,8 +185,6 @@ def top_hessian_eigenvalues(
     (``max_steps * d`` numbers) but avoids ARPACK's per-iteration overhead, which at d ~ 2M on
     one CPU core is comparable to a Hessian-vector product (docs/landscape.md).
     """
-    from scipy.sparse.linalg import eigsh
-
     if solver not in ("arpack", "lanczos"):
         raise ValueError(f"Invalid solver value: {solver!r} (choose 'arpack' or 'lanczos')")
     if which not in ("LA", "SA"):
@@ -196,14 +194,28 @@ def top_hessian_eigenvalues(
     op = operator or HessianOperator(
         model, loss_fn, batches, dtype=dtype, bn_mode=bn_mode, method=method
     )
-    d = op.num_params
-    _check_k(k, d)
+    _check_k(k, op.num_params)
     if solver == "lanczos":
         if not isinstance(max_steps, int) or max_steps <= k:
             raise ValueError(f"Invalid max_steps value: {max_steps} (need an int > k = {k})")
         start = op.num_hvps
         vals, vecs = _lanczos_extreme(op, k, which, tol, max_steps, seed)
         return EigenResult(vals, vecs, op.num_hvps - start, which)
+    return _arpack_extreme(op, k, which, tol, ncv, maxiter, seed)
+
+
+def _arpack_extreme(
+    op: HessianOperator,
+    k: int,
+    which: str,
+    tol: float,
+    ncv: int | None,
+    maxiter: int | None,
+    seed: int,
+) -> EigenResult:
+    from scipy.sparse.linalg import eigsh
+
+    d = op.num_params
     ncv = min(d, max(2 * k + 1, 4 * k)) if ncv is None else ncv
     if not k < ncv <= d:
         raise ValueError(f"Invalid ncv value: {ncv} (need k < ncv <= {d})")
