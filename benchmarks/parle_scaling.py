@@ -3,7 +3,7 @@
 Part 1 (communication). ``--replicas`` gloo processes on 127.0.0.1 train mnistfc for a few steps
 with (a) data-parallel SGD (``DistributedDataParallel``; bytes counted by a DDP comm hook that
 wraps the default all-reduce), (b) ``ElasticSGD`` and (c) ``Parle`` (bytes counted by
-``deeprelax.optim._distributed.COMM_STATS``). Reported: payload bytes handed to all-reduce per
+``deeprelax.optim.replica.COMM_STATS``). Reported: payload bytes handed to all-reduce per
 gradient evaluation per replica, and the ratio to DDP's. A ring all-reduce moves about 2(n-1)/n
 times the payload per link for every method alike, so the ratios are those of the traffic.
 
@@ -68,9 +68,7 @@ def _comm_job(rank: int, n: int, args: dict[str, Any]) -> dict[str, Any]:
     from torch.nn.parallel import DistributedDataParallel
 
     from deeprelax.experiments.models import build_model
-    from deeprelax.optim._distributed import COMM_STATS
-    from deeprelax.optim.elastic_sgd import ElasticSGD
-    from deeprelax.optim.parle import Parle
+    from deeprelax.optim.replica import COMM_STATS, ElasticSGD, Parle
 
     steps, L = args["comm_steps"], args["L"]
     g = torch.Generator().manual_seed(rank)
@@ -121,9 +119,17 @@ def _parle_job(rank: int, n: int, args: dict[str, Any]) -> dict[str, Any]:
     from deeprelax.experiments.distributed import run_distributed_experiment
     from deeprelax.experiments.run import RunSpec
 
-    spec = RunSpec(model="mnistfc", dataset="mnist", optim="parle", budget=args["budget"],
-                   seed=args["seed"], lr_schedule=str(args["lr"]), hyper={"L": args["L"]},
-                   eval_every=args["eval_every"], bn_refresh_batches=args["bn_batches"])
+    spec = RunSpec(
+        model="mnistfc",
+        dataset="mnist",
+        optim="parle",
+        budget=args["budget"],
+        seed=args["seed"],
+        lr_schedule=str(args["lr"]),
+        hyper={"L": args["L"]},
+        eval_every=args["eval_every"],
+        bn_refresh_batches=args["bn_batches"],
+    )
     summary = run_distributed_experiment(spec, args["out"] + "/parle", quiet=True)
     return {"summary": summary, "rows": _rows(args["out"] + "/parle") if rank == 0 else None}
 
@@ -136,9 +142,17 @@ def _single(method: str, args: dict[str, Any]) -> list[dict[str, Any]]:
     from deeprelax.experiments.grid import METHOD_HYPER
     from deeprelax.experiments.run import RunSpec, run_experiment
 
-    spec = RunSpec(model="mnistfc", dataset="mnist", optim=method, budget=args["budget"],
-                   seed=args["seed"], lr_schedule=str(args["lr"]), hyper=dict(METHOD_HYPER[method]),
-                   eval_every=args["eval_every"], bn_refresh_batches=args["bn_batches"])
+    spec = RunSpec(
+        model="mnistfc",
+        dataset="mnist",
+        optim=method,
+        budget=args["budget"],
+        seed=args["seed"],
+        lr_schedule=str(args["lr"]),
+        hyper=dict(METHOD_HYPER[method]),
+        eval_every=args["eval_every"],
+        bn_refresh_batches=args["bn_batches"],
+    )
     run_experiment(spec, f"{args['out']}/{method}", quiet=True, device="cpu")
     return _rows(f"{args['out']}/{method}")
 
@@ -166,20 +180,23 @@ def main(argv: list[str] | None = None) -> int:
     args = vars(a)
     torch.set_num_threads(1)
     Path(a.out).mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"args": args, "cpu_count": os.cpu_count(),
-                              "torch": torch.__version__}
+    report: dict[str, Any] = {"args": args, "cpu_count": os.cpu_count(), "torch": torch.__version__}
 
     t0 = time.perf_counter()
     comm = _spawn("comm", a.replicas, args)[0]
     report["comm"] = comm
     d = comm["params"]
-    print(f"== communication: mnistfc ({d:,} parameters), {a.replicas} gloo replicas, "
-          f"payload bytes per gradient evaluation per replica ({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"== communication: mnistfc ({d:,} parameters), {a.replicas} gloo replicas, "
+        f"payload bytes per gradient evaluation per replica ({time.perf_counter() - t0:.0f} s)"
+    )
     print(f"{'method':<14}{'bytes/eval':>14}{'vs DDP-SGD':>12}")
     for name in ("ddp_sgd", "elastic_sgd", "parle"):
         print(f"{name:<14}{comm[name]:>14,.0f}{comm[name] / comm['ddp_sgd']:>12.5f}")
-    print(f"(1/L = {1 / a.L:.5f}; Parle's buffer carries {a.replicas} finite-flags besides the "
-          f"{d:,} weights)")
+    print(
+        f"(1/L = {1 / a.L:.5f}; Parle's buffer carries {a.replicas} finite-flags besides the "
+        f"{d:,} weights)"
+    )
 
     if not a.skip_training:
         runs: dict[str, list[dict[str, Any]]] = {}
@@ -193,11 +210,15 @@ def main(argv: list[str] | None = None) -> int:
         report["runs"] = runs
         target = runs["sgd"][-1]["test_error"]
         sgd_hit = _first_reaching(runs["sgd"], target)
-        print(f"\n== time to SGD's test error ({target:.2f} % after {a.budget:g} effective "
-              f"epochs), MNIST mnistfc, lr {a.lr:g}, {os.cpu_count()} CPU cores, 1 thread per "
-              "process")
-        print(f"{'method':<16}{'EE/replica':>11}{'EE all':>9}{'wall s':>9}{'EE ratio':>10}"
-              f"{'wall ratio':>11}{'final err %':>12}")
+        print(
+            f"\n== time to SGD's test error ({target:.2f} % after {a.budget:g} effective "
+            f"epochs), MNIST mnistfc, lr {a.lr:g}, {os.cpu_count()} CPU cores, 1 thread per "
+            "process"
+        )
+        print(
+            f"{'method':<16}{'EE/replica':>11}{'EE all':>9}{'wall s':>9}{'EE ratio':>10}"
+            f"{'wall ratio':>11}{'final err %':>12}"
+        )
         summary = {}
         for method, rows in runs.items():
             hit = _first_reaching(rows, target)
@@ -210,9 +231,11 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             ee, wall = hit["effective_epochs"], hit["wall_s"]
             summary[method] = dict(ee=ee, ee_all=ee * n, wall_s=wall, final_error=final)
-            print(f"{name:<16}{ee:>11.2f}{ee * n:>9.2f}{wall:>9.0f}"
-                  f"{ee / sgd_hit['effective_epochs']:>10.2f}{wall / sgd_hit['wall_s']:>11.2f}"
-                  f"{final:>12.2f}")
+            print(
+                f"{name:<16}{ee:>11.2f}{ee * n:>9.2f}{wall:>9.0f}"
+                f"{ee / sgd_hit['effective_epochs']:>10.2f}{wall / sgd_hit['wall_s']:>11.2f}"
+                f"{final:>12.2f}"
+            )
         report["time_to_target"] = dict(target=target, **summary)
     (Path(a.out) / "parle_scaling.json").write_text(json.dumps(report, indent=1, default=str))
     print(f"\nwritten {Path(a.out) / 'parle_scaling.json'}; total {time.perf_counter() - t0:.0f} s")

@@ -32,10 +32,13 @@ def train(rank: int, cls_name: str, sync_noise: bool, outer_steps: int = 3) -> d
         "deviation": optim.replica_deviation(model.parameters()),
         "outer_steps": opt.outer_steps,
         "warnings": [str(w.message) for w in caught if "sync_noise" in str(w.message)],
-        "state_has_rng": "rng_state" in opt.state_dict()["state"][0]["relax"],
+        "state_has_rng": "rng_state" in opt.state_dict()["state"][0]["outer"],
     }
 
 
 def battery(rank: int, n: int) -> dict:
-    return {f"{cls}-{sync}": train(rank, cls, sync)
-            for cls in ("EntropySGD", "Heat") for sync in (True, False)}
+    return {
+        f"{cls}-{sync}": train(rank, cls, sync)
+        for cls in ("EntropySGD", "Heat")
+        for sync in (True, False)
+    }

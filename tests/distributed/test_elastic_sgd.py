@@ -6,8 +6,7 @@ import pytest
 import torch
 from replica_scenarios import flat, make_closure, tiny_model
 
-from deeprelax.optim._distributed import ReplicaNonFiniteError
-from deeprelax.optim.elastic_sgd import ElasticSGD
+from deeprelax.optim.replica import ElasticSGD, ReplicaNonFiniteError
 
 N = 3
 
@@ -70,7 +69,7 @@ def test_one_flat_all_reduce_per_step(battery):
 def test_world_of_one_without_process_group_is_sgd():
     hyper = dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)
     m1, m2 = tiny_model(), tiny_model()
-    o1 = ElasticSGD(m1.parameters(), rho=5.0, scoping=0.3, **hyper)
+    o1 = ElasticSGD(m1.parameters(), kappa=5.0, scoping=0.3, **hyper)
     o2 = torch.optim.SGD(m2.parameters(), **hyper)
     c1, c2 = [0], [0]
     for _ in range(4):
@@ -82,7 +81,7 @@ def test_world_of_one_without_process_group_is_sgd():
 
 def test_nan_single_process_raises_and_keeps_last_finite_params():
     m = tiny_model()
-    o = ElasticSGD(m.parameters(), rho=0.1)
+    o = ElasticSGD(m.parameters(), kappa=0.1)
     c = [0]
     o.step(make_closure(m, o, 0, c))
     before = flat(m).clone()
@@ -99,10 +98,10 @@ def test_nan_single_process_raises_and_keeps_last_finite_params():
         (dict(momentum=1.0), "Invalid momentum value: 1.0"),
         (dict(momentum=0.0, nesterov=True), "Invalid nesterov value"),
         (dict(weight_decay=-0.1), "Invalid weight_decay value: -0.1"),
-        (dict(rho=-0.5), "Invalid rho value: -0.5"),
-        (dict(rho=float("nan")), "Invalid rho value: nan"),
+        (dict(kappa=-0.5), "Invalid kappa value: -0.5"),
+        (dict(kappa=float("nan")), "Invalid kappa value: nan"),
         (dict(scoping=-0.1), "Invalid scoping value: -0.1"),
-        (dict(rho_max=0.0), "Invalid rho_max value: 0.0"),
+        (dict(kappa_max=0.0), "Invalid kappa_max value: 0.0"),
     ],
 )
 def test_invalid_arguments(kwargs, pattern):
@@ -118,6 +117,34 @@ def test_mixed_dtypes_rejected():
 
 
 def test_group_without_process_group_rejected():
-    o = ElasticSGD(tiny_model().parameters(), group=object())
-    with pytest.raises(ValueError, match="Invalid group value"):
+    o = ElasticSGD(tiny_model().parameters(), process_group=object())
+    with pytest.raises(ValueError, match="Invalid process_group value"):
         o.step(make_closure(tiny_model(), o, 0, [0]))
+
+
+def test_old_keywords_warn_and_keep_their_meaning():
+    with pytest.warns(DeprecationWarning) as record:
+        o = ElasticSGD(tiny_model().parameters(), rho=0.2, rho_max=0.4, group=None)
+    assert [str(w.message).split(": ", 1)[1] for w in record] == [
+        f"the keyword '{old}' is deprecated and will be removed in the next release; use '{new}'"
+        for old, new in (("rho", "kappa"), ("rho_max", "kappa_max"), ("group", "process_group"))
+    ]
+    assert all(w.filename == __file__ for w in record)  # points at the caller
+    assert (o.param_groups[0]["kappa"], o.param_groups[0]["kappa_max"]) == (0.2, 0.4)
+    assert "rho" not in o.param_groups[0] and o.process_group is None
+    with pytest.warns(DeprecationWarning, match="rho_at is deprecated"):
+        assert o.rho_at() == o.kappa_at() == 0.2
+    with pytest.raises(ValueError, match="both 'rho' .deprecated. and 'kappa'"):
+        ElasticSGD(tiny_model().parameters(), rho=0.2, kappa=0.2)
+    with pytest.warns(DeprecationWarning, match="param group key 'rho'"):
+        o = ElasticSGD([{"params": list(tiny_model().parameters()), "rho": 0.7}])
+    assert o.param_groups[0]["kappa"] == 0.7
+
+
+def test_signature_shows_todays_keywords():
+    import inspect
+
+    names = inspect.signature(ElasticSGD).parameters
+    assert {"kappa", "kappa_max", "process_group"} <= set(names)
+    assert not {"rho", "rho_max", "group"} & set(names)
+    assert names["kappa"].default == 0.03 and names["kappa_max"].default == 10.0

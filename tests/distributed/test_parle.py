@@ -7,8 +7,7 @@ import torch
 from replica_scenarios import PARLE_HYPER, flat, gen, make_closure, tiny_model
 
 from deeprelax.optim import EntropySGD, NonFiniteLossError
-from deeprelax.optim._distributed import ReplicaNonFiniteError
-from deeprelax.optim.parle import Parle
+from deeprelax.optim.replica import Parle, ReplicaNonFiniteError
 
 N = 3
 
@@ -70,7 +69,7 @@ def test_mismatched_L_detected_at_start(battery):
 def test_single_replica_with_coupling_is_entropysgd():
     # n = 1: r = x after every step, so the elastic term is exactly zero
     m1, m2 = tiny_model(), tiny_model()
-    o1 = Parle(m1.parameters(), rho=2.0, noise=1e-2, generator=gen(3), **PARLE_HYPER)
+    o1 = Parle(m1.parameters(), kappa=2.0, noise=1e-2, generator=gen(3), **PARLE_HYPER)
     o2 = EntropySGD(m2.parameters(), noise=1e-2, generator=gen(3), **PARLE_HYPER)
     c1, c2 = [0], [0]
     for _ in range(3):
@@ -83,9 +82,10 @@ def test_single_replica_with_coupling_is_entropysgd():
 
 def test_closure_free_mode_matches_closure_mode():
     m1, m2 = tiny_model(), tiny_model()
-    o1 = Parle(m1.parameters(), rho=1.0, noise=1e-2, generator=gen(5), **PARLE_HYPER)
-    o2 = Parle(m2.parameters(), rho=1.0, noise=1e-2, generator=gen(5), closure_free=True,
-               **PARLE_HYPER)
+    o1 = Parle(m1.parameters(), kappa=1.0, noise=1e-2, generator=gen(5), **PARLE_HYPER)
+    o2 = Parle(
+        m2.parameters(), kappa=1.0, noise=1e-2, generator=gen(5), closure_free=True, **PARLE_HYPER
+    )
     c1, c2 = [0], [0]
     for _ in range(2):
         o1.step(make_closure(m1, o1, 0, c1))
@@ -109,20 +109,36 @@ def test_nan_single_process_raises_replica_error():
     assert o.inner_index == 0 and o.outer_steps == 1
 
 
-def test_rho_keyword_is_the_elastic_coupling_not_the_control_weight():
+def test_kappa_keyword_is_the_elastic_coupling_not_the_control_weight():
     m = tiny_model()
-    o = Parle(m.parameters(), rho=0.7)
-    assert o.param_groups[0]["rho"] == 0.7
+    o = Parle(m.parameters(), kappa=0.7)
+    assert o.param_groups[0]["kappa"] == 0.7
     o.step(make_closure(m, o, 0, [0]))
-    assert o.param_groups[0]["rho"] == 0.7  # restored after the engine ran with rho = 0
+    assert o.param_groups[0]["kappa"] == 0.7
+    assert "rho" not in o.param_groups[0]  # no controlled variant in Parle
     assert "anchor_grad" not in o.state[next(m.parameters())]
+
+
+def test_old_rho_keyword_still_means_the_elastic_coupling():
+    m = tiny_model()
+    with pytest.warns(DeprecationWarning) as record:
+        o = Parle(m.parameters(), rho=0.7, rho_max=2.0)
+    assert [str(w.message)[:32] for w in record] == [
+        "Parle: the keyword 'rho' is depr",
+        "Parle: the keyword 'rho_max' is ",
+    ]
+    assert (o.param_groups[0]["kappa"], o.param_groups[0]["kappa_max"]) == (0.7, 2.0)
+    assert "rho" not in o.param_groups[0]
+    with pytest.raises(ValueError, match="both 'rho_max' .deprecated. and 'kappa_max'"):
+        Parle(m.parameters(), rho_max=2.0, kappa_max=2.0)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        (dict(rho=-1.0), "Invalid rho value: -1.0"),
-        (dict(rho_max=0.0), "Invalid rho_max value: 0.0"),
+        (dict(kappa=-1.0), "Invalid kappa value: -1.0"),
+        (dict(kappa=float("inf")), "Invalid kappa value: inf"),
+        (dict(kappa_max=0.0), "Invalid kappa_max value: 0.0"),
         (dict(gamma=-0.1), "Invalid gamma value: -0.1"),
         (dict(L=-1), "Invalid L value: -1"),
         (dict(scoping=-0.5), "Invalid scoping value: -0.5"),

@@ -28,8 +28,10 @@ def groups_of(model, decay=1e-2):
     """The usual decay / no-decay split, with per-group lr and weight decay."""
     weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
     biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
-    return [{"params": weights, "weight_decay": decay, "lr": 0.05},
-            {"params": biases, "weight_decay": 0.0, "lr": 0.2}]
+    return [
+        {"params": weights, "weight_decay": decay, "lr": 0.05},
+        {"params": biases, "weight_decay": 0.0, "lr": 0.2},
+    ]
 
 
 def drive(model, opt, stream, steps, closure_free=False):
@@ -129,8 +131,11 @@ def test_frozen_group_and_empty_first_group(cls, L):
     for p in model[0].parameters():
         p.requires_grad_(False)
     frozen = params_of(model)[:2]
-    groups = [{"params": []}, {"params": list(model[0].parameters())},
-              {"params": list(model[2].parameters())}]
+    groups = [
+        {"params": []},
+        {"params": list(model[0].parameters())},
+        {"params": list(model[2].parameters())},
+    ]
     opt = cls(groups, **KW[cls], L=L)
     drive(model, opt, prob.batches(), 3)
     assert_same(params_of(model)[:2], frozen)
@@ -149,8 +154,12 @@ def test_parameter_joining_mid_chain_waits_for_the_next_outer_step(cls, how):
     extra = torch.nn.Parameter(torch.full((2,), 5.0, dtype=torch.float64))
     if how == "requires_grad":
         extra.requires_grad_(False)
-        opt = cls([{"params": list(model.parameters())}, {"params": [extra]}], **KW[cls], L=3,
-                  closure_free=True)
+        opt = cls(
+            [{"params": list(model.parameters())}, {"params": [extra]}],
+            **KW[cls],
+            L=3,
+            closure_free=True,
+        )
     else:
         opt = cls(model.parameters(), **KW[cls], L=3, closure_free=True)
     stream = prob.batches()
@@ -190,8 +199,13 @@ def test_state_exists_at_construction_and_dcp_round_trip(cls, tmp_path):
 
     prob = Problem()
     model = prob.model()
-    opt = cls(model.parameters(), **KW[cls], L=2, closure_free=True,
-              generator=torch.Generator().manual_seed(5))
+    opt = cls(
+        model.parameters(),
+        **KW[cls],
+        L=2,
+        closure_free=True,
+        generator=torch.Generator().manual_seed(5),
+    )
     before = params_of(model)
     sd = get_optimizer_state_dict(model, opt)  # calls step(None) with lr=0 if the state is empty
     assert_same(params_of(model), before)
@@ -211,8 +225,13 @@ def test_state_exists_at_construction_and_dcp_round_trip(cls, tmp_path):
     expected = params_of(model)
 
     m2 = prob.model(seed=9)
-    o2 = cls(m2.parameters(), **KW[cls], L=2, closure_free=True,
-             generator=torch.Generator().manual_seed(99))
+    o2 = cls(
+        m2.parameters(),
+        **KW[cls],
+        L=2,
+        closure_free=True,
+        generator=torch.Generator().manual_seed(99),
+    )
     target = {"model": m2.state_dict(), "optim": get_optimizer_state_dict(m2, o2)}
     dcp.load(target, checkpoint_id=str(tmp_path / "ckpt"))
     m2.load_state_dict(target["model"])
@@ -270,9 +289,20 @@ def test_16bit_parameters_keep_float32_state(dtype, inner_lr):
 
     def direction(param_dtype, state_dtype=None):
         p = torch.nn.Parameter(torch.zeros(4096, dtype=param_dtype) + 0.5)
-        opt = EntropySGD([p], lr=1.0, momentum=0.0, L=5, gamma=1.0, inner_lr=inner_lr,
-                         inner_momentum=0.0, noise=1e-4, alpha=1.0, closure_free=True,
-                         generator=torch.Generator().manual_seed(1), state_dtype=state_dtype)
+        opt = EntropySGD(
+            [p],
+            lr=1.0,
+            momentum=0.0,
+            L=5,
+            gamma=1.0,
+            inner_lr=inner_lr,
+            inner_momentum=0.0,
+            noise=1e-4,
+            alpha=1.0,
+            closure_free=True,
+            generator=torch.Generator().manual_seed(1),
+            state_dtype=state_dtype,
+        )
         for _ in range(5):
             p.grad = (p.detach().float() - target).to(param_dtype)
             opt.step()
@@ -320,10 +350,17 @@ def test_external_write_to_16bit_parameters_is_adopted():
 
 
 # -- the global RNG, generators and devices ------------------------------------------------------
-@pytest.mark.parametrize("make", [
-    lambda ps: HJ(ps), lambda ps: ProxSGD(ps), lambda ps: EntropySGD(ps, L=0),
-    lambda ps: EntropySGD(ps, noise=0.0), lambda ps: Heat(ps, L=0),
-], ids=["hj", "prox_sgd", "entropy_sgd_L0", "entropy_sgd_noise0", "heat_L0"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: HJ(ps),
+        lambda ps: ProxSGD(ps),
+        lambda ps: EntropySGD(ps, L=0),
+        lambda ps: EntropySGD(ps, noise=0.0),
+        lambda ps: Heat(ps, L=0),
+    ],
+    ids=["hj", "prox_sgd", "entropy_sgd_L0", "entropy_sgd_noise0", "heat_L0"],
+)
 def test_noise_free_methods_leave_the_global_rng_alone(make):
     torch.manual_seed(0)
     expected = torch.rand(3)
@@ -345,8 +382,8 @@ def test_generator_state_from_another_device_type_restores_with_a_warning():
     model = torch.nn.Linear(3, 1)
     opt = EntropySGD(model.parameters(), L=2, closure_free=True)
     sd = opt.state_dict()
-    sd["state"][0]["relax"]["rng_state"] = torch.arange(16, dtype=torch.uint8)  # a CUDA-sized state
-    sd["state"][0]["relax"]["rng_device"] = "cuda"
+    sd["state"][0]["outer"]["rng_state"] = torch.arange(16, dtype=torch.uint8)  # a CUDA-sized state
+    sd["state"][0]["outer"]["rng_device"] = "cuda"
     o2 = EntropySGD(model.parameters(), L=2, closure_free=True)
     with pytest.warns(UserWarning, match="saved on cuda and is restored on cpu"):
         o2.load_state_dict(sd)
@@ -457,8 +494,13 @@ def test_momentum_zero_works_with_the_default_nesterov():
 def test_numbers_from_config_files():
     model = torch.nn.Linear(2, 1)
     np = pytest.importorskip("numpy")
-    opt = EntropySGD(model.parameters(), lr=torch.tensor(0.1), L=20.0, gamma=np.float32(0.03),
-                     noise=np.float64(1e-4))
+    opt = EntropySGD(
+        model.parameters(),
+        lr=torch.tensor(0.1),
+        L=20.0,
+        gamma=np.float32(0.03),
+        noise=np.float64(1e-4),
+    )
     assert opt.param_groups[0]["L"] == 20 and isinstance(opt.param_groups[0]["L"], int)
     assert torch.is_tensor(opt.param_groups[0]["lr"])
     with pytest.raises(ValueError, match="Invalid L value"):
@@ -483,11 +525,19 @@ def test_keywords_after_lr_are_keyword_only(cls):
         cls(torch.nn.Linear(2, 1).parameters(), 0.1, 0.9)
 
 
-@pytest.mark.parametrize("cls,bad", [
-    (HJ, {"gamma": 0}), (Heat, {"gamma": 0.0}), (EntropySGD, {"alpha": 0}),
-    (EntropySGD, {"lr": -1}), (ProxSGD, {"inner_lr": 0}), (HJ, {"damping": 2}),
-    (EntropySGD, {"L": 3}),
-], ids=["hj_gamma", "heat_gamma", "esgd_alpha", "esgd_lr", "prox_inner_lr", "hj_damping", "L"])
+@pytest.mark.parametrize(
+    "cls,bad",
+    [
+        (HJ, {"gamma": 0}),
+        (Heat, {"gamma": 0.0}),
+        (EntropySGD, {"alpha": 0}),
+        (EntropySGD, {"lr": -1}),
+        (ProxSGD, {"inner_lr": 0}),
+        (HJ, {"damping": 2}),
+        (EntropySGD, {"L": 3}),
+    ],
+    ids=["hj_gamma", "heat_gamma", "esgd_alpha", "esgd_lr", "prox_inner_lr", "hj_damping", "L"],
+)
 def test_every_param_group_is_validated(cls, bad):
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
     name = next(iter(bad))

@@ -64,12 +64,23 @@ def test_entropy_sgd_L1_is_sgd_with_scaled_lr():
     lr, alpha, inner_lr = 0.5, 0.3, 0.2
     prob = Problem()
     model = prob.model()
-    opt = EntropySGD(model.parameters(), lr=lr, L=1, noise=0.0, alpha=alpha, inner_lr=inner_lr,
-                     inner_momentum=0.0, weight_decay=1e-2, gamma=3.0)
+    opt = EntropySGD(
+        model.parameters(),
+        lr=lr,
+        L=1,
+        noise=0.0,
+        alpha=alpha,
+        inner_lr=inner_lr,
+        inner_momentum=0.0,
+        weight_decay=1e-2,
+        gamma=3.0,
+    )
     closure = prob.closure(model, opt, prob.batches())
     for _ in range(8):
         opt.step(closure)
-    expected = sgd_trajectory(dict(momentum=0.9, nesterov=True, weight_decay=1e-2), lr=lr * alpha * inner_lr)
+    expected = sgd_trajectory(
+        dict(momentum=0.9, nesterov=True, weight_decay=1e-2), lr=lr * alpha * inner_lr
+    )
     assert_same(params_of(model), expected, exact=False, tol=1e-12)
 
 
@@ -82,7 +93,7 @@ def test_entropy_sgd_with_unit_lr_and_no_momentum_jumps_to_the_mean():
     real_direction = opt._direction
 
     def spy(chain):  # record mu just before it is turned into x - mu
-        means.append([m.clone() for m in opt.buffers(chain.params, "inner_mean")])
+        means.append([m.clone() for m in opt._buffers_for(chain.params, "inner_mean")])
         return real_direction(chain)
 
     opt._direction = spy
@@ -112,8 +123,18 @@ def test_entropy_sgd_with_zero_coupling_is_lookahead():
     L, lr, inner_lr = 5, 0.6, 0.05
     prob = Problem()
     model = prob.model()
-    opt = EntropySGD(model.parameters(), lr=lr, momentum=0.0, nesterov=False, L=L, gamma=0.0,
-                     noise=0.0, alpha=1.0, inner_lr=inner_lr, inner_momentum=0.0)
+    opt = EntropySGD(
+        model.parameters(),
+        lr=lr,
+        momentum=0.0,
+        nesterov=False,
+        L=L,
+        gamma=0.0,
+        noise=0.0,
+        alpha=1.0,
+        inner_lr=inner_lr,
+        inner_momentum=0.0,
+    )
     closure = prob.closure(model, opt, prob.batches())
     for _ in range(3):
         opt.step(closure)
@@ -147,24 +168,51 @@ def grad_at_factory(prob, stream):
     return grad_at
 
 
-@pytest.mark.parametrize("inner_momentum,nesterov,rho", [(0.9, True, 0.0), (0.5, False, 0.3), (0.0, True, 0.0)])
+@pytest.mark.parametrize(
+    "inner_momentum,nesterov,rho", [(0.9, True, 0.0), (0.5, False, 0.3), (0.0, True, 0.0)]
+)
 def test_entropy_sgd_matches_the_paper_literal_reference(inner_momentum, nesterov, rho):
-    kw = dict(lr=0.1, momentum=0.9, nesterov=nesterov, weight_decay=1e-3, L=5, gamma=0.7,
-              scoping=0.2, inner_lr=0.05, inner_momentum=inner_momentum, noise=0.01, alpha=0.3, rho=rho)
+    kw = dict(
+        lr=0.1,
+        momentum=0.9,
+        nesterov=nesterov,
+        weight_decay=1e-3,
+        L=5,
+        gamma=0.7,
+        scoping=0.2,
+        inner_lr=0.05,
+        inner_momentum=inner_momentum,
+        noise=0.01,
+        alpha=0.3,
+        rho=rho,
+    )
     prob = Problem()
     model = prob.model()
     opt = EntropySGD(model.parameters(), **kw, generator=torch.Generator().manual_seed(11))
     closure = prob.closure(model, opt, prob.batches())
     for _ in range(4):
         opt.step(closure)
-    ref = reference_entropy_sgd(params_of(prob.model()), grad_at_factory(prob, prob.batches()), 4, **kw,
-                                generator=torch.Generator().manual_seed(11))
+    ref = reference_entropy_sgd(
+        params_of(prob.model()),
+        grad_at_factory(prob, prob.batches()),
+        4,
+        **kw,
+        generator=torch.Generator().manual_seed(11),
+    )
     assert_same(params_of(model), ref, exact=False, tol=1e-12)
 
 
 def test_hj_matches_the_paper_literal_reference():
-    kw = dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3, L=4, gamma=3.0, scoping=0.3,
-              damping=0.25)
+    kw = dict(
+        lr=0.1,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=1e-3,
+        L=4,
+        gamma=3.0,
+        scoping=0.3,
+        damping=0.25,
+    )
     prob = Problem()
     model = prob.model()
     opt = HJ(model.parameters(), **kw)
@@ -183,8 +231,13 @@ def test_heat_matches_the_paper_literal_reference():
     closure = prob.closure(model, opt, prob.batches())
     for _ in range(4):
         opt.step(closure)
-    ref = reference_heat(params_of(prob.model()), grad_at_factory(prob, prob.batches()), 4, **kw,
-                         generator=torch.Generator().manual_seed(4))
+    ref = reference_heat(
+        params_of(prob.model()),
+        grad_at_factory(prob, prob.batches()),
+        4,
+        **kw,
+        generator=torch.Generator().manual_seed(4),
+    )
     assert_same(params_of(model), ref, exact=False, tol=1e-12)
 
 
@@ -198,7 +251,7 @@ def test_scoping_grows_the_coupling_per_outer_step_and_respects_the_cap():
         seen.append(opt.coupling())
         opt.step(closure)
     assert seen == pytest.approx([0.1, 0.15, 0.225, 0.3, 0.3])
-    assert opt.outer_steps == 5 and opt.state_dict()["state"][0]["relax"]["step"] == 5
+    assert opt.outer_steps == 5 and opt.state_dict()["state"][0]["outer"]["step"] == 5
     assert scoped_coupling(1.0, 1.0, 10_000) == float("inf")
     assert scoped_coupling(1.0, 1.0, 10_000, gamma_max=7.0) == 7.0
 
@@ -210,8 +263,16 @@ def test_rho_zero_is_entropy_sgd_and_rho_adds_the_anchor_gradient():
     outs = []
     for rho in (0.0, 2.0):
         model = prob.model()
-        opt = EntropySGD(model.parameters(), lr=1.0, momentum=0.0, nesterov=False, L=1, noise=0.0,
-                         rho=rho, alpha=1e-300)
+        opt = EntropySGD(
+            model.parameters(),
+            lr=1.0,
+            momentum=0.0,
+            nesterov=False,
+            L=1,
+            noise=0.0,
+            rho=rho,
+            alpha=1e-300,
+        )
 
         def closure():
             opt.zero_grad()

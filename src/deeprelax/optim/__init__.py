@@ -11,8 +11,10 @@ optimizer          relaxation                                                  e
 ``Parle``          Entropy-SGD chains per replica + elastic coupling            ``L``
 =================  ==========================================================  =================
 
-In ``ElasticSGD`` and ``Parle`` the keyword ``rho`` is the elastic coupling to the reference
-(the paper's kappa), not the controlled variant's weight; see docs/distributed.md.
+``ElasticSGD`` and ``Parle`` (in :mod:`deeprelax.optim.replica`) take ``kappa``, the elastic
+coupling to the reference (the paper's kappa), its cap ``kappa_max`` and ``process_group``; the
+earlier names ``rho``, ``rho_max`` and ``group`` still work for one release, with a
+``DeprecationWarning``.  See docs/distributed.md.
 
 Keywords (one meaning everywhere; PAPER.md §1 symbols):
 
@@ -33,10 +35,14 @@ keyword            meaning                                                  symb
 ``alpha``          weight of the newest iterate in the running mean mu      alpha     0.25
 ``rho``            weight of the plain gradient in D (controlled variant)   rho       0
 ``damping``        HJ only: weight of the new gradient in p                 theta     0.25
+``kappa``          replicas: elastic coupling to the reference r            kappa_0   1 [3]_
+``kappa_max``      replicas: cap on kappa_k = kappa (1 + scoping)^k         -         10
+``process_group``  replicas: their torch.distributed group (None: world)    -         None
 =================  =======================================================  ========  =========
 
 .. [1] HJ: 10 (t = 0.1); Heat: 1e4 (perturbation std 0.01).
 .. [2] ProxSGD: 0.25.
+.. [3] ElasticSGD: 0.03.
 
 Common: ``generator`` (saved in ``state_dict``), ``foreach``, ``closure_free``, ``telemetry``;
 ``grad_evals``, ``evals_per_step``, ``outer_steps``, ``inner_index``, ``last_telemetry``;
@@ -47,16 +53,14 @@ Stacks: :func:`unwrap` reaches the optimizer inside accelerate's and Lightning's
 :func:`replicas_agree` checks that the ranks still hold the same weights.
 """
 
-from deeprelax.optim._distributed import ReplicaNonFiniteError
 from deeprelax.optim._engine import NonFiniteLossError, RelaxedOptimizer
 from deeprelax.optim._sync import replica_deviation, replicas_agree
 from deeprelax.optim._wrappers import unwrap
-from deeprelax.optim.elastic_sgd import ElasticSGD
 from deeprelax.optim.entropy_sgd import EntropySGD
 from deeprelax.optim.heat import Heat
 from deeprelax.optim.hj import HJ
-from deeprelax.optim.parle import Parle
 from deeprelax.optim.prox_sgd import ProxSGD
+from deeprelax.optim.replica import ElasticSGD, Parle, ReplicaNonFiniteError
 from deeprelax.optim.scoping import scoped_coupling
 
 __all__ = [

@@ -41,13 +41,19 @@ from deeprelax.optim import _dtensor, _rng
 from deeprelax.optim._fused import check_fused, fused_apply, fused_consume, fused_direction
 from deeprelax.optim._noise import NoiseMixin
 from deeprelax.optim._state import StateMixin
-from deeprelax.optim._tensor_ops import ListOps, nesterov_momentum
+from deeprelax.optim._tensor_ops import ListOps, momentum_direction
 from deeprelax.optim._validate import check_common, check_coupling, check_number, uses_nesterov
 from deeprelax.optim.scoping import scoped_coupling
 
-__all__ = ["Chain", "ListOps", "NonFiniteLossError", "RelaxedOptimizer", "check_common",
-           "check_coupling", "check_number"]
-
+__all__ = [
+    "Chain",
+    "ListOps",
+    "NonFiniteLossError",
+    "RelaxedOptimizer",
+    "check_common",
+    "check_coupling",
+    "check_number",
+]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -82,8 +88,9 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
         state_dtype: torch.dtype | None = None,
         fused: bool | None = False,
     ) -> None:
-        if state_dtype is not None and (not isinstance(state_dtype, torch.dtype)
-                                        or not state_dtype.is_floating_point):
+        if state_dtype is not None and (
+            not isinstance(state_dtype, torch.dtype) or not state_dtype.is_floating_point
+        ):
             raise ValueError(f"Invalid state_dtype value: {state_dtype!r} (a floating torch.dtype)")
         self.state_dtype = state_dtype
         self._check_group(defaults)
@@ -101,9 +108,9 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
         self._own_generator = generator is None
         if self.generator is None and any(self._draws_noise(g) for g in self.param_groups):
             self.generator = _rng.new_generator(trainable[0].device if trainable else "cpu")
-        self._global  # noqa: B018 - creates the optimizer-wide state
+        self._outer  # noqa: B018 - creates the optimizer-wide state
         if self.generator is not None and any(_dtensor.is_dtensor(p) for p in trainable):
-            self._global["shard_seed"] = _dtensor.new_shard_seed(self.generator, trainable[0])
+            self._outer["shard_seed"] = _dtensor.new_shard_seed(self.generator, trainable[0])
         for group in self.param_groups:
             for p in group["params"]:
                 if p.requires_grad:
@@ -141,44 +148,6 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
     def _direction(self, chain: Chain) -> list[Tensor]:
         raise NotImplementedError
 
-    # -- groups, state, pickling ---------------------------------------------------------------
-    def add_param_group(self, param_group: dict) -> None:
-        super().add_param_group(param_group)
-        try:
-            self._check_group(self.param_groups[-1])
-            Ls = {g["L"] for g in self.param_groups}
-            if len(Ls) > 1:
-                raise ValueError(f"Invalid L value: every param group must use the same L, got {sorted(Ls)}")
-        except ValueError:
-            self.param_groups.pop()
-            raise
-        if hasattr(self, "_versions"):  # after construction: state for the newcomers now
-            group = self.param_groups[-1]
-            for p in group["params"]:
-                if p.requires_grad:
-                    self._ensure_state(group, p)
-            if self.generator is None and self._draws_noise(group):
-                self.generator = _rng.new_generator(group["params"][0].device if group["params"] else "cpu")
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state.update(generator=self.generator, closure_free=self.closure_free,
-                     telemetry=self.telemetry, state_dtype=self.state_dtype,
-                     own_generator=self._own_generator, fused=self.fused)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        state = dict(state)
-        for key, default in (("generator", None), ("closure_free", False), ("telemetry", False),
-                             ("state_dtype", None), ("own_generator", True), ("fused", False)):
-            value = state.pop(key, getattr(self, key if key != "own_generator" else "_own_generator", default))
-            setattr(self, key if key != "own_generator" else "_own_generator", value)
-        super().__setstate__(state)
-        self._reset_transients()
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("gamma_max", None)
-
     # -- the step --------------------------------------------------------------------------------
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:  # type: ignore[override]
@@ -193,7 +162,7 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
             closure mode: the loss of the first evaluation, taken at the anchor ``x``;
             closure-free mode: the closure's loss, or ``None`` without a closure.
         """
-        if self._global.get("eval_mode"):
+        if self._outer.get("eval_mode"):
             raise RuntimeError(
                 f"{type(self).__name__} is in eval mode (opt.eval() put the anchor into the "
                 "parameters): call opt.train() before the next step"
@@ -265,8 +234,13 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
         foreach = group["foreach"] if group["foreach"] is not None else len(kinds) <= 1
         if foreach and any(_dtensor.is_dtensor(t) for t in points):
             foreach = False  # the foreach kernels have no DTensor strategy (FSDP2)
-        coupling = scoped_coupling(group["gamma"], group["scoping"], self._global["step"],
-                                   group["gamma_max"]) if "gamma" in group else 0.0
+        coupling = (
+            scoped_coupling(
+                group["gamma"], group["scoping"], self._outer["step"], group["gamma_max"]
+            )
+            if "gamma" in group
+            else 0.0
+        )
         return Chain(group, params, points, grads, anchors, ListOps(bool(foreach)), coupling, index)
 
     def _start(self, chain: Chain) -> None:
@@ -285,7 +259,7 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
 
     def _advance(self, loss: Tensor | None) -> bool:
         """Consume one gradient evaluation; take the outer step after the last. True when it did."""
-        g = self._global
+        g = self._outer
         index, n = g["inner_index"], self.evals_per_step
         if loss is not None:
             self._losses.append((index, torch.as_tensor(loss).detach()))
@@ -298,7 +272,7 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
             if chain.group["L"] == 0:
                 continue
             if index == 0 and "anchor_grad" in self.state[chain.params[0]]:
-                chain.ops.copy_(self.buffers(chain.params, "anchor_grad"), chain.grads)
+                chain.ops.copy_(self._buffers_for(chain.params, "anchor_grad"), chain.grads)
             if index == 0 and self.telemetry:
                 self._tele["grad_norm_sq"] += chain.ops.sum_of_squares(chain.grads)
             if self.fused:  # one compiled pass, the next point's 16-bit write included
@@ -333,12 +307,14 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
             return self._sgd_direction(chain)
         direction = self._direction(chain)
         if self.telemetry:  # |D| and its cosine with the plain gradient, before the rho term
-            anchor_grad = self.buffers(chain.params, "anchor_grad")
-            self._tele["relaxed_sq"] = self._tele.get("relaxed_sq", 0.0) + chain.ops.sum_of_squares(direction)
+            anchor_grad = self._buffers_for(chain.params, "anchor_grad")
+            self._tele["relaxed_sq"] = self._tele.get("relaxed_sq", 0.0) + chain.ops.sum_of_squares(
+                direction
+            )
             self._tele["dot"] = self._tele.get("dot", 0.0) + chain.ops.dot(direction, anchor_grad)
         control = self._control_weight(group)
         if control > 0:
-            chain.ops.add_(direction, self.buffers(chain.params, "anchor_grad"), alpha=control)
+            chain.ops.add_(direction, self._buffers_for(chain.params, "anchor_grad"), alpha=control)
         return direction
 
     def _outer_step(self, chains: list[Chain]) -> None:
@@ -351,16 +327,17 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
                 finite = chain.ops.finite(direction)
             planned.append((chain, direction))
             flags.append(finite)
-        self._check_finite(flags, [c for c in chains])
+        self._check_finite(flags, chains)
         for chain, direction in planned:
             if self.fused:
                 fused_apply(self, chain, direction)
                 continue
             group = chain.group
             momentum = group["momentum"]
-            buffers = self.buffers(chain.params, "momentum_buffer") if momentum > 0 else []
-            update = nesterov_momentum(chain.ops, direction, buffers, momentum,
-                                       uses_nesterov(group["nesterov"], momentum))
+            buffers = self._buffers_for(chain.params, "momentum_buffer") if momentum > 0 else []
+            update = momentum_direction(
+                chain.ops, direction, buffers, momentum, uses_nesterov(group["nesterov"], momentum)
+            )
             lr = group["lr"]
             chain.ops.add_(chain.anchors, update, alpha=-(float(lr) if torch.is_tensor(lr) else lr))
             for p, x in zip(chain.params, chain.anchors):
@@ -379,30 +356,26 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
         if not checks:
             return
         ok = torch.stack([c.to(checks[0].device) for c in checks]).all()
-        if "shard_seed" in self._global or any(_dtensor.is_dtensor(p) for c in chains for p in c.params):
-            ok = _dtensor.agree_finite(ok, [p for c in chains for p in c.params])  # FSDP2: all ranks
+        if "shard_seed" in self._outer or any(
+            _dtensor.is_dtensor(p) for c in chains for p in c.params
+        ):
+            ok = _dtensor.agree_finite(
+                ok, [p for c in chains for p in c.params]
+            )  # FSDP2: all ranks
         if bool(ok):
             return
         bad = [i for i, v in losses if not bool(torch.isfinite(v).all())]
         if bad:
             self._abort(f"non-finite loss at inner step {bad[0]}")
-        self._abort("non-finite update direction (a NaN/inf gradient in the inner loop) at inner "
-                    f"step {self.evals_per_step - 1}")
-
-    def _restore_anchor(self) -> None:
-        """Put x back into every parameter the chain moved, and restart the chain."""
-        for p in self._moved():
-            p.copy_(self.state[p]["anchor"])
-            self.state[p].pop("chain_point", None)
-        g = self._global
-        g["inner_index"] = 0
-        g["eval_mode"] = False
-        self._losses = []
+        self._abort(
+            "non-finite update direction (a NaN/inf gradient in the inner loop) at inner "
+            f"step {self.evals_per_step - 1}"
+        )
 
     def _abort(self, why: str) -> None:
         """Restore the last finite anchor, reset the inner loop, raise NonFiniteLossError."""
         self._restore_anchor()
         raise NonFiniteLossError(
-            f"{type(self).__name__}: {why} of outer step {self._global['step']}; "
+            f"{type(self).__name__}: {why} of outer step {self._outer['step']}; "
             "the parameters were left at the last finite anchor x"
         )

@@ -20,7 +20,7 @@ class NoiseMixin:
 
     generator: torch.Generator | None
     _own_generator: bool
-    _global: dict[str, Any]
+    _outer: dict[str, Any]
 
     def _rng(self, device: torch.device) -> torch.Generator:
         """The noise generator, on ``device`` (a default one follows the parameters)."""
@@ -41,15 +41,23 @@ class NoiseMixin:
         self._normal_(chain, noise)
         chain.ops.add_(chain.points, noise, alpha=std)
         if self.telemetry:
-            self._tele["noise_sq"] = self._tele.get("noise_sq", 0.0) + std**2 * chain.ops.sum_of_squares(noise)
+            self._tele["noise_sq"] = self._tele.get(
+                "noise_sq", 0.0
+            ) + std**2 * chain.ops.sum_of_squares(noise)
 
     def _normal_(self, chain: Chain, tensors: list[Tensor]) -> None:
         """Fill ``tensors`` with N(0, 1) draws; DTensor shards from their own stream (_dtensor)."""
-        if tensors and _dtensor.is_dtensor(tensors[0]) and "shard_seed" in self._global:
-            g = self._global
+        if tensors and _dtensor.is_dtensor(tensors[0]) and "shard_seed" in self._outer:
+            g = self._outer
             group = next(i for i, pg in enumerate(self.param_groups) if pg is chain.group)
-            gen = _dtensor.shard_generator(g["shard_seed"], g["step"], chain.index, group, tensors[0],
-                                           self.__dict__.setdefault("_shard_generators", {}))
+            gen = _dtensor.shard_generator(
+                g["shard_seed"],
+                g["step"],
+                chain.index,
+                group,
+                tensors[0],
+                self.__dict__.setdefault("_shard_generators", {}),
+            )
             for t in tensors:
                 _dtensor.local(t).normal_(generator=gen)
             return
@@ -64,8 +72,9 @@ class NoiseMixin:
 
     def _record_telemetry(self, planned: list) -> None:
         t = self._tele
-        relaxed = t.get("relaxed_sq", 0.0) + sum(c.ops.sum_of_squares(d) for c, d in planned
-                                                  if c.group["L"] == 0)
+        relaxed = t.get("relaxed_sq", 0.0) + sum(
+            c.ops.sum_of_squares(d) for c, d in planned if c.group["L"] == 0
+        )
         dot = t.get("dot", 0.0)
         gn, rn = math.sqrt(t.get("grad_norm_sq", 0.0)), math.sqrt(relaxed)
         chain = [math.sqrt(v) for v in t.get("chain_sq", {}).values()]

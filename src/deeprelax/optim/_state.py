@@ -1,9 +1,12 @@
 """Optimizer state of the relaxation engine: buffers in the state dtype, counters, the anchor API,
-``state_dict`` with the generator.  A mixin of :class:`~deeprelax.optim._engine.RelaxedOptimizer`.
+param groups, pickling and ``state_dict`` with the generator.  A mixin of
+:class:`~deeprelax.optim._engine.RelaxedOptimizer`.
 
 All state lives in ``self.state`` and ``param_groups``: per parameter the anchor ``x`` and the
 method's buffers (in ``state_dtype``), optimizer-wide (under the first parameter, as LBFGS keeps its
-own) the outer-step counter, the inner index, the evaluation count and the generator's state.
+own, key ``"outer"``) the state of the outer loop: the outer-step counter, the index of the next
+evaluation within the outer step, the evaluation count, the eval-mode flag and the generator's
+state.  Checkpoints written before the key was renamed keep it under ``"relax"``; they load.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from torch import Tensor
 from deeprelax.optim import _rng
 from deeprelax.optim.scoping import scoped_coupling
 
-_GLOBAL = "relax"  # key of the optimizer-wide state, kept under the first parameter
+_OUTER = "outer"  # key of the optimizer-wide state (the outer loop's), under the first parameter
+_OLD_OUTER = "relax"  # its name in checkpoints of earlier versions
 _SIXTEEN_BIT = (torch.float16, torch.bfloat16)
 
 
@@ -25,15 +29,20 @@ class StateMixin:
 
     param_groups: list[dict[str, Any]]
     state: Any
+
     def _all_params(self) -> list[Tensor]:
         return [p for g in self.param_groups for p in g["params"]]
 
     @property
-    def _global(self) -> dict[str, Any]:
+    def _outer(self) -> dict[str, Any]:
+        """The optimizer-wide state: counters of the outer loop, eval mode, the generator's state."""
         st = self.state[self._all_params()[0]]
-        if _GLOBAL not in st:
-            st[_GLOBAL] = {"step": 0, "inner_index": 0, "grad_evals": 0, "eval_mode": False}
-        return st[_GLOBAL]
+        if _OUTER not in st:
+            if _OLD_OUTER in st:  # an optimizer unpickled from an earlier version
+                st[_OUTER] = st.pop(_OLD_OUTER)
+            else:
+                st[_OUTER] = {"step": 0, "inner_index": 0, "grad_evals": 0, "eval_mode": False}
+        return st[_OUTER]
 
     def _state_dtype(self, p: Tensor) -> torch.dtype:
         if self.state_dtype is not None:
@@ -70,18 +79,27 @@ class StateMixin:
     def _buffer(self, p: Tensor, name: str) -> Tensor:
         st = self.state[p]
         if name not in st:
-            st[name] = torch.zeros_like(p, dtype=self._state_dtype(p), memory_format=torch.preserve_format)
+            st[name] = torch.zeros_like(
+                p, dtype=self._state_dtype(p), memory_format=torch.preserve_format
+            )
         return st[name]
 
-    def buffers(self, params: list[Tensor], name: str) -> list[Tensor]:
+    def _buffers_for(self, params: list[Tensor], name: str) -> list[Tensor]:
         """The per-parameter state tensors ``name`` of ``params`` (created if missing)."""
         return [self._buffer(p, name) for p in params]
 
     def _work(self, slot: str, like: Tensor) -> Tensor:
         """A reusable work tensor shaped like ``like``: not state (never saved), allocated once."""
         buf = self._scratch.get((slot, id(like)))
-        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype or buf.device != like.device:
-            buf = self._scratch[(slot, id(like))] = torch.empty_like(like, memory_format=torch.preserve_format)
+        if (
+            buf is None
+            or buf.shape != like.shape
+            or buf.dtype != like.dtype
+            or buf.device != like.device
+        ):
+            buf = self._scratch[(slot, id(like))] = torch.empty_like(
+                like, memory_format=torch.preserve_format
+            )
         return buf
 
     def work(self, slot: str, tensors: list[Tensor]) -> list[Tensor]:
@@ -101,28 +119,30 @@ class StateMixin:
     @property
     def grad_evals(self) -> int:
         """Gradient evaluations consumed so far (the x-axis of effective epochs)."""
-        return int(self._global["grad_evals"])
+        return int(self._outer["grad_evals"])
 
     @property
     def outer_steps(self) -> int:
         """Outer steps completed so far (the scoping counter k)."""
-        return int(self._global["step"])
+        return int(self._outer["step"])
 
     @property
     def inner_index(self) -> int:
         """Index of the next gradient evaluation within the outer step; 0 = parameters at the anchor."""
-        return int(self._global["inner_index"])
+        return int(self._outer["inner_index"])
 
     @property
     def at_anchor(self) -> bool:
         """Whether the parameters hold the anchor ``x`` (between outer steps, or after ``eval()``)."""
-        g = self._global
+        g = self._outer
         return g["inner_index"] == 0 or bool(g.get("eval_mode"))
 
     def coupling(self, group: dict | None = None) -> float:
         """Current coupling gamma_k of a group (the first group by default)."""
         group = self.param_groups[0] if group is None else group
-        return scoped_coupling(group["gamma"], group["scoping"], self.outer_steps, group["gamma_max"])
+        return scoped_coupling(
+            group["gamma"], group["scoping"], self.outer_steps, group["gamma_max"]
+        )
 
     # -- the anchor API (schedule-free's protocol) ---------------------------------------------
     def _moved(self) -> list[Tensor]:
@@ -137,7 +157,7 @@ class StateMixin:
     @torch.no_grad()
     def eval(self) -> None:
         """Put the anchor ``x`` into the parameters, wherever the chain is (evaluation, saving)."""
-        g = self._global
+        g = self._outer
         if g["inner_index"] == 0 or g.get("eval_mode"):
             return
         for p in self._moved():
@@ -150,7 +170,7 @@ class StateMixin:
     @torch.no_grad()
     def train(self) -> None:
         """Put the chain point back into the parameters, bit for bit (undoes :meth:`eval`)."""
-        g = self._global
+        g = self._outer
         if not g.get("eval_mode"):
             return
         for p in self._moved():
@@ -158,10 +178,76 @@ class StateMixin:
             p.copy_(st["point"] if self._separate(p) else st.pop("chain_point"))
         g["eval_mode"] = False
 
+    def _restore_anchor(self) -> None:
+        """Put x back into every parameter the chain moved, and restart the chain."""
+        for p in self._moved():
+            p.copy_(self.state[p]["anchor"])
+            self.state[p].pop("chain_point", None)
+        g = self._outer
+        g["inner_index"] = 0
+        g["eval_mode"] = False
+        self._losses = []
+
+    # -- param groups and pickling -------------------------------------------------------------
+    def add_param_group(self, param_group: dict) -> None:
+        super().add_param_group(param_group)
+        try:
+            self._check_group(self.param_groups[-1])
+            Ls = {g["L"] for g in self.param_groups}
+            if len(Ls) > 1:
+                raise ValueError(
+                    f"Invalid L value: every param group must use the same L, got {sorted(Ls)}"
+                )
+        except ValueError:
+            self.param_groups.pop()
+            raise
+        if hasattr(self, "_versions"):  # after construction: state for the newcomers now
+            group = self.param_groups[-1]
+            for p in group["params"]:
+                if p.requires_grad:
+                    self._ensure_state(group, p)
+            if self.generator is None and self._draws_noise(group):
+                self.generator = _rng.new_generator(
+                    group["params"][0].device if group["params"] else "cpu"
+                )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.update(
+            generator=self.generator,
+            closure_free=self.closure_free,
+            telemetry=self.telemetry,
+            state_dtype=self.state_dtype,
+            own_generator=self._own_generator,
+            fused=self.fused,
+        )
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        for key, default in (
+            ("generator", None),
+            ("closure_free", False),
+            ("telemetry", False),
+            ("state_dtype", None),
+            ("own_generator", True),
+            ("fused", False),
+        ):
+            value = state.pop(
+                key, getattr(self, key if key != "own_generator" else "_own_generator", default)
+            )
+            setattr(self, key if key != "own_generator" else "_own_generator", value)
+        super().__setstate__(state)
+        self._reset_transients()
+        for group in self.param_groups:
+            group.setdefault("foreach", None)
+            if "gamma" in group:
+                group.setdefault("gamma_max", None)
+
     # -- state_dict: the generator, and buffers kept in the state dtype --------------------------
     def state_dict(self) -> dict[str, Any]:
         if self.generator is not None:
-            self._global.update(_rng.saved_state(self.generator))
+            self._outer.update(_rng.saved_state(self.generator))
         return super().state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -176,14 +262,17 @@ class StateMixin:
             if p is None:
                 continue
             for name, value in values.items():
-                if name == _GLOBAL:
-                    self.state[p][name] = dict(value)
+                if name in (_OUTER, _OLD_OUTER):
+                    self.state[p].pop(_OLD_OUTER, None)
+                    self.state[p][_OUTER] = dict(value)
                 elif torch.is_tensor(value) and value.is_floating_point():
-                    self.state[p][name] = value.to(device=p.device, dtype=self._state_dtype(p), copy=True)
+                    self.state[p][name] = value.to(
+                        device=p.device, dtype=self._state_dtype(p), copy=True
+                    )
             if "anchor" in values and "in_chain" not in values:
                 self.state[p]["in_chain"] = True  # a checkpoint written before the flag existed
         self._reset_transients()
-        g = self._global
+        g = self._outer
         g.setdefault("eval_mode", False)
         if g.get("rng_state") is not None:
             if self.generator is None:

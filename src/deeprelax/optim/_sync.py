@@ -86,9 +86,9 @@ class NoiseSync:
         import torch.distributed as dist
 
         self._noise_checked = True
-        if dist.get_world_size() <= 1 or self._own_replicas() or "shard_seed" in self._global:  # type: ignore[attr-defined]
+        if dist.get_world_size() <= 1 or self._own_replicas() or "shard_seed" in self._outer:  # type: ignore[attr-defined]
             return  # one rank; replicas that want their own noise; FSDP2 shards (see _dtensor)
-        state = self._global  # type: ignore[attr-defined]
+        state = self._outer  # type: ignore[attr-defined]
         if not self.sync_noise:
             if not self._noise_moves_anchor:
                 return
@@ -111,9 +111,9 @@ class NoiseSync:
 
     def _own_replicas(self) -> bool:
         """Replica methods (Parle) want independent noise per rank: no warning, no sync."""
-        from deeprelax.optim._distributed import ReplicaMixin
+        from deeprelax.optim.replica._coupling import ElasticCoupling
 
-        return isinstance(self, ReplicaMixin)
+        return isinstance(self, ElasticCoupling)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()  # type: ignore[misc]

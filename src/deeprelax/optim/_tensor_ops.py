@@ -30,7 +30,9 @@ class ListOps:
             return list(torch._foreach_add(xs, ys, alpha=alpha))
         return [x.add(y, alpha=alpha) for x, y in zip(xs, ys)]
 
-    def add_into(self, outs: list[Tensor], xs: list[Tensor], ys: list[Tensor], alpha: float = 1.0) -> list[Tensor]:
+    def add_into(
+        self, outs: list[Tensor], xs: list[Tensor], ys: list[Tensor], alpha: float = 1.0
+    ) -> list[Tensor]:
         """``out <- x + alpha y`` into preallocated tensors (one pass, no allocation)."""
         for out, x, y in zip(outs, xs, ys):
             torch.add(x, y, alpha=alpha, out=out)
@@ -76,7 +78,9 @@ class ListOps:
         return float(sum(n.double() ** 2 for n in norms))
 
     def dot(self, xs: list[Tensor], ys: list[Tensor]) -> float:
-        return float(sum(torch.dot(x.flatten().double(), y.flatten().double()) for x, y in zip(xs, ys)))
+        return float(
+            sum(torch.dot(x.flatten().double(), y.flatten().double()) for x, y in zip(xs, ys))
+        )
 
     def finite(self, xs: list[Tensor]) -> Tensor | None:
         """A 0-d bool tensor on the tensors' device: every entry of every tensor is finite.
@@ -89,21 +93,24 @@ class ListOps:
             xs = [x for x in xs if x.numel()]
         if not xs:
             return None
-        norms = torch._foreach_norm(xs, float("inf")) if self.foreach else [x.abs().max() for x in xs]
+        norms = (
+            torch._foreach_norm(xs, float("inf")) if self.foreach else [x.abs().max() for x in xs]
+        )
         return torch.isfinite(torch.stack([n.float() for n in norms])).all()
 
 
-def nesterov_momentum(
+def momentum_direction(
     ops: ListOps,
     directions: list[Tensor],
     buffers: list[Tensor],
     momentum: float,
     nesterov: bool,
 ) -> list[Tensor]:
-    """torch.optim.SGD's momentum on ``directions`` (left unchanged); returns the update.
+    """The update of torch.optim.SGD's momentum, heavy-ball or Nesterov, on ``directions``.
 
     ``m <- momentum * m + d`` (the buffers start at zero, which gives SGD's ``m <- d`` on the first
-    use exactly), then ``d + momentum * m`` with Nesterov, else ``m``.
+    use exactly), then ``d + momentum * m`` with Nesterov, else ``m`` (heavy ball); ``directions``
+    are left unchanged.  Without momentum the update is ``directions`` itself.
     """
     if momentum == 0.0:
         return directions

@@ -14,13 +14,21 @@ from typing import Any
 import torch
 
 
-def real(name: str, value: Any, low: float | None = None, high: float | None = None,
-         low_open: bool = False, high_open: bool = False) -> float:
+def real(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """``value`` as a float within the bounds, or ``ValueError`` naming ``name``."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1 or value.is_complex() or value.dtype == torch.bool:
-            raise ValueError(f"Invalid {name} value: a tensor of shape {tuple(value.shape)} "
-                             "(a real number or a 0-d tensor)")
+            raise ValueError(
+                f"Invalid {name} value: a tensor of shape {tuple(value.shape)} "
+                "(a real number or a 0-d tensor)"
+            )
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"Invalid {name} value: {value!r} (a real number)")
@@ -28,9 +36,13 @@ def real(name: str, value: Any, low: float | None = None, high: float | None = N
     if not math.isfinite(number):
         raise ValueError(f"Invalid {name} value: {value!r}")
     if low is not None and (number < low or (low_open and number == low)):
-        raise ValueError(f"Invalid {name} value: {value} (must be {'>' if low_open else '>='} {low})")
+        raise ValueError(
+            f"Invalid {name} value: {value} (must be {'>' if low_open else '>='} {low})"
+        )
     if high is not None and (number > high or (high_open and number == high)):
-        raise ValueError(f"Invalid {name} value: {value} (must be {'<' if high_open else '<='} {high})")
+        raise ValueError(
+            f"Invalid {name} value: {value} (must be {'<' if high_open else '<='} {high})"
+        )
     return number
 
 
@@ -81,10 +93,21 @@ def check_coupling(group: dict[str, Any], positive: bool) -> None:
     group["gamma"] = real("gamma", group["gamma"], low=0.0, low_open=positive)
     group["scoping"] = real("scoping", group["scoping"], low=0.0)
     if group.get("gamma_max") is not None:
-        group["gamma_max"] = real("gamma_max", group["gamma_max"], low=group["gamma"],
-                                  low_open=positive and group["gamma"] == 0.0)
+        group["gamma_max"] = real(
+            "gamma_max",
+            group["gamma_max"],
+            low=group["gamma"],
+            low_open=positive and group["gamma"] == 0.0,
+        )
 
 
 def check_number(name: str, value: Any, **bounds: Any) -> float:
     """Validate one keyword of an optimizer's own; returns it as a float."""
     return real(name, value, **bounds)
+
+
+def check_kappa(group: dict[str, Any]) -> None:
+    """The replicas' elastic coupling: ``kappa`` >= 0 and finite, an optional cap ``kappa_max`` > 0."""
+    group["kappa"] = real("kappa", group["kappa"], low=0.0)
+    if group.get("kappa_max") is not None:
+        group["kappa_max"] = real("kappa_max", group["kappa_max"], low=0.0, low_open=True)

@@ -121,12 +121,30 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
         fused: bool = False,
     ) -> None:
         defaults = dict(
-            lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
-            gamma=gamma, scoping=scoping, gamma_max=gamma_max, inner_lr=inner_lr,
-            inner_momentum=inner_momentum, noise=noise, alpha=alpha, rho=rho, foreach=foreach,
+            lr=lr,
+            momentum=momentum,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            L=L,
+            gamma=gamma,
+            scoping=scoping,
+            gamma_max=gamma_max,
+            inner_lr=inner_lr,
+            inner_momentum=inner_momentum,
+            noise=noise,
+            alpha=alpha,
+            rho=rho,
+            foreach=foreach,
         )
-        super().__init__(params, defaults, generator=generator, closure_free=closure_free,
-                         telemetry=telemetry, state_dtype=state_dtype, fused=fused)
+        super().__init__(
+            params,
+            defaults,
+            generator=generator,
+            closure_free=closure_free,
+            telemetry=telemetry,
+            state_dtype=state_dtype,
+            fused=fused,
+        )
         self._setup_noise_sync(sync_noise)
 
     _fused_rule = "entropy"  # the fused update of this arithmetic (optim/_fused.py)
@@ -135,8 +153,9 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
         check_common(group)
         check_coupling(group, positive=False)
         group["inner_lr"] = check_number("inner_lr", group["inner_lr"], low=0.0, low_open=True)
-        group["inner_momentum"] = check_number("inner_momentum", group["inner_momentum"], low=0.0,
-                                               high=1.0, high_open=True)
+        group["inner_momentum"] = check_number(
+            "inner_momentum", group["inner_momentum"], low=0.0, high=1.0, high_open=True
+        )
         group["noise"] = check_number("noise", group["noise"], low=0.0)
         group["alpha"] = check_number("alpha", group["alpha"], low=0.0, high=1.0, low_open=True)
 
@@ -155,11 +174,15 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
     def _consume(self, chain: Chain) -> None:
         group, ops, ys, xs = chain.group, chain.ops, chain.points, chain.anchors
         wd, coupling = group["weight_decay"], chain.coupling
-        mean = self.buffers(chain.params, "inner_mean")
+        mean = self._buffers_for(chain.params, "inner_mean")
         if chain.index == 0:
             ops.copy_(mean, xs)
             # y = x here, so the coupling term is exactly zero
-            d = ops.add_into(self.work("direction", ys), chain.grads, ys, alpha=wd) if wd else chain.grads
+            d = (
+                ops.add_into(self.work("direction", ys), chain.grads, ys, alpha=wd)
+                if wd
+                else chain.grads
+            )
         else:
             d = chain.grads
             if wd + coupling:
@@ -186,7 +209,7 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
         if not nu:
             ops.add_(ys, d, alpha=-lr_in)
             return
-        scaled = self.buffers(chain.params, "inner_momentum_buffer")
+        scaled = self._buffers_for(chain.params, "inner_momentum_buffer")
         if chain.index == 0:
             ops.copy_(scaled, d)
             ops.mul_(scaled, 1.0 - nu)
@@ -199,6 +222,8 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
             ops.add_(ys, scaled, alpha=-lr_in / (1.0 - nu))  # m'
 
     def _direction(self, chain: Chain) -> list[Tensor]:
-        mean = self.buffers(chain.params, "inner_mean")
-        chain.ops.sub_from_(mean, chain.anchors)  # mean <- x - mu
-        return mean
+        # D = x - mu_L, written over the mean's buffer (the next chain restarts it at x): between
+        # outer steps the state "inner_mean" holds the last D, not a mean
+        relaxed_grad = self._buffers_for(chain.params, "inner_mean")
+        chain.ops.sub_from_(relaxed_grad, chain.anchors)
+        return relaxed_grad

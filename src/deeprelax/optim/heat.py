@@ -63,11 +63,26 @@ class Heat(NoiseSync, RelaxedOptimizer):
         fused: bool = False,
     ) -> None:
         defaults = dict(
-            lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
-            gamma=gamma, scoping=scoping, gamma_max=gamma_max, rho=rho, foreach=foreach,
+            lr=lr,
+            momentum=momentum,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            L=L,
+            gamma=gamma,
+            scoping=scoping,
+            gamma_max=gamma_max,
+            rho=rho,
+            foreach=foreach,
         )
-        super().__init__(params, defaults, generator=generator, closure_free=closure_free,
-                         telemetry=telemetry, state_dtype=state_dtype, fused=fused)
+        super().__init__(
+            params,
+            defaults,
+            generator=generator,
+            closure_free=closure_free,
+            telemetry=telemetry,
+            state_dtype=state_dtype,
+            fused=fused,
+        )
         self._setup_noise_sync(sync_noise)
 
     _fused_rule = "heat"  # the fused update of this arithmetic (optim/_fused.py)
@@ -87,7 +102,7 @@ class Heat(NoiseSync, RelaxedOptimizer):
 
     def _consume(self, chain: Chain) -> None:
         ops, index, L = chain.ops, chain.index, chain.group["L"]
-        total = self.buffers(chain.params, "heat_grad_sum")
+        total = self._buffers_for(chain.params, "heat_grad_sum")
         if index == 1:
             ops.copy_(total, chain.grads)
         elif index > 1:
@@ -101,7 +116,7 @@ class Heat(NoiseSync, RelaxedOptimizer):
             ops.add_(chain.points, chain.anchors)
 
     def _direction(self, chain: Chain) -> list[Tensor]:
-        total = self.buffers(chain.params, "heat_grad_sum")
+        total = self._buffers_for(chain.params, "heat_grad_sum")
         chain.ops.mul_(total, 1.0 / chain.group["L"])
         if chain.group["weight_decay"]:
             chain.ops.add_(total, chain.anchors, alpha=chain.group["weight_decay"])

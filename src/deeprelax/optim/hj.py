@@ -68,19 +68,36 @@ class HJ(RelaxedOptimizer):
         fused: bool = False,
     ) -> None:
         defaults = dict(
-            lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, L=L,
-            gamma=gamma, scoping=scoping, gamma_max=gamma_max, damping=damping, rho=rho,
+            lr=lr,
+            momentum=momentum,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            L=L,
+            gamma=gamma,
+            scoping=scoping,
+            gamma_max=gamma_max,
+            damping=damping,
+            rho=rho,
             foreach=foreach,
         )
-        super().__init__(params, defaults, generator=generator, closure_free=closure_free,
-                         telemetry=telemetry, state_dtype=state_dtype, fused=fused)
+        super().__init__(
+            params,
+            defaults,
+            generator=generator,
+            closure_free=closure_free,
+            telemetry=telemetry,
+            state_dtype=state_dtype,
+            fused=fused,
+        )
 
     _fused_rule = "hj"  # the fused update of this arithmetic (optim/_fused.py)
 
     def _check_group(self, group):
         check_common(group)
         check_coupling(group, positive=True)
-        group["damping"] = check_number("damping", group["damping"], low=0.0, high=1.0, low_open=True)
+        group["damping"] = check_number(
+            "damping", group["damping"], low=0.0, high=1.0, low_open=True
+        )
 
     def _evals_per_step(self, L: int) -> int:
         return L + 1
@@ -90,10 +107,12 @@ class HJ(RelaxedOptimizer):
 
     def _consume(self, chain: Chain) -> None:
         ops, wd, index = chain.ops, chain.group["weight_decay"], chain.index
-        p_vec = self.buffers(chain.params, "hj_direction")
+        p_vec = self._buffers_for(chain.params, "hj_direction")
         q = chain.grads
         if wd:
-            q = ops.add_into(self.work("direction", chain.points), chain.grads, chain.points, alpha=wd)
+            q = ops.add_into(
+                self.work("direction", chain.points), chain.grads, chain.points, alpha=wd
+            )
         if index == 0:
             ops.copy_(p_vec, q)
         else:
@@ -105,4 +124,4 @@ class HJ(RelaxedOptimizer):
                 self._record_chain_distance(chain)
 
     def _direction(self, chain: Chain) -> list[Tensor]:
-        return self.buffers(chain.params, "hj_direction")
+        return self._buffers_for(chain.params, "hj_direction")
