@@ -11,17 +11,8 @@ Per chain the tensors are split by (device, state dtype); each part is one call.
 change during training (coupling under scoping, learning rates under a scheduler) enter as 0-d
 CPU tensors, never as Python floats, so they cause no recompiles; the flags that select a formula
 (first evaluation, momentum, noise, which parameters are 16-bit) are Python constants, and each
-combination gets its own compiled function (no shared recompile limit).
-
-Gaussian noise is drawn eagerly from the optimizer's generator, in the eager order, so the stream
-is the eager one (:data:`NOISE_SOURCE` ``"eager"``, the default everywhere).  The alternative,
-``"kernel"``, draws inside the compiled update from a counter-based generator
-(:mod:`~deeprelax.optim._philox`) keyed by a seed taken once from the optimizer's generator and an
-offset that advances by the number of values drawn; both live in the optimizer's state (under the
-first parameter, key ``"fused_noise"``), so a ``state_dict`` resumes the identical stream, which
-is not the eager one.  ``"auto"`` picks ``"kernel"`` for CUDA chains only.  On CPU the in-kernel
-draw is several times slower than ``normal_``; on CUDA it is unmeasured, so nothing selects it
-by default.  Telemetry keeps the eager draw (it needs the noise's norm).
+combination gets its own compiled function (no shared recompile limit).  Gaussian noise is drawn
+eagerly from the optimizer's generator, in the eager order, so the stream is the eager one.
 """
 
 from __future__ import annotations
@@ -35,15 +26,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from deeprelax.optim import _philox
 from deeprelax.optim._validate import uses_nesterov
 
-__all__ = ["NOISE_SOURCE", "check_fused", "fused_apply", "fused_consume", "fused_direction"]
-
-#: Where the fused update draws its Gaussian noise: ``"eager"`` (``normal_`` from the optimizer's
-#: generator), ``"kernel"`` (Philox inside the compiled update) or ``"auto"`` (``"kernel"`` on
-#: CUDA).  An optimizer's ``_fused_noise`` attribute, where set, takes precedence.
-NOISE_SOURCE = "eager"
+__all__ = ["check_fused", "fused_apply", "fused_consume", "fused_direction"]
 
 _COMPILED: dict[tuple, Callable] = {}
 # the inputs' sizes are guarded by dynamo already; inductor's per-call re-check costs ~50 us a step
@@ -109,8 +94,7 @@ def _lerp(start: Tensor, end: Tensor, w: Tensor, w_minus_1: Tensor, small: bool)
 
 def _entropy_kernel(ys, grads, xs, means, bufs, noise, outs, s, first, wd, coupled, mom, nesterov,
                     w_small, noisy, a_mode, out_idx):
-    """``noisy``: 0 none, 1 ``noise`` holds the draws, 2 ``noise`` holds Philox offsets (key in s)."""
-    wd_c, neg_c, neg_lr, neg_k, w, w1, std, alpha, alpha1 = s[:9]
+    wd_c, neg_c, neg_lr, neg_k, w, w1, std, alpha, alpha1 = s
     for i in range(len(ys)):
         y = ys[i]
         d = grads[i] + wd_c * y if wd else grads[i]
@@ -122,10 +106,8 @@ def _entropy_kernel(ys, grads, xs, means, bufs, noise, outs, s, first, wd, coupl
             y = y + neg_lr * d + neg_k * b if nesterov else y + neg_k * b
         else:
             y = y + neg_lr * d
-        if noisy == 1:
+        if noisy:
             y = y + std * noise[i]
-        elif noisy == 2:
-            y = y + std * _philox.normal(y, s[9], s[10], noise[i])
         if a_mode == 2:  # alpha = 1 (ProxSGD): lerp's ``y + 0 * (y - mu)`` is y, the old mean unread
             means[i].copy_(y)
         else:
@@ -147,17 +129,15 @@ def _hj_kernel(ys, grads, xs, pvec, outs, s, first, wd, th_small, move, out_idx)
         outs[j].copy_(ys[i])
 
 
-def _heat_kernel(ys, grads, xs, totals, noise, outs, s, accumulate, move, draw, out_idx):
-    """``draw``: the noise is drawn here from the Philox offsets ``noise`` (else it is in ``ys``)."""
-    std = s[0]
+def _heat_kernel(ys, grads, xs, totals, outs, s, accumulate, move, out_idx):
+    (std,) = s
     for i in range(len(ys)):
         if accumulate == 1:
             totals[i].copy_(grads[i])
         elif accumulate == 2:
             totals[i].copy_(totals[i] + grads[i])
         if move:
-            z = _philox.normal(ys[i], s[1], s[2], noise[i]) if draw else ys[i]
-            ys[i].copy_(z * std + xs[i])
+            ys[i].copy_(ys[i] * std + xs[i])
     for j, i in enumerate(out_idx):
         outs[j].copy_(ys[i])
 
@@ -207,12 +187,11 @@ def _parts(tensors: list[Tensor]) -> list[list[int]]:
 
 
 def _run(fn: Callable, lists: list[list[Tensor]], outs: list[Tensor], write: bool,
-         values: tuple[float, ...], flags: tuple, src: int = 0, key: tuple = ()) -> list[Tensor]:
+         values: tuple[float, ...], flags: tuple, src: int = 0) -> list[Tensor]:
     """Call ``fn`` once per (device, dtype) part; ``lists[0]`` sets the split.
 
     ``outs``: the chain's parameters, written from ``lists[src]`` where they are separate tensors
-    (16-bit) and ``write`` is set.  ``key``: a Philox key (two 0-d int64 tensors) appended to the
-    scalars.  Returns what each call returned, in part order.
+    (16-bit) and ``write`` is set.  Returns what each call returned, in part order.
     """
     results = []
     for idx in _parts(lists[0]):
@@ -220,7 +199,7 @@ def _run(fn: Callable, lists: list[list[Tensor]], outs: list[Tensor], write: boo
         ref = sub[0]
         out_idx = tuple(j for j, i in enumerate(idx) if write and outs[i] is not lists[src][i])
         sub_outs = [outs[idx[j]] for j in out_idx]
-        s = _scalars(ref[0].dtype, *values) + tuple(key)
+        s = _scalars(ref[0].dtype, *values)
         # one code object per list length and dtype too: dynamo's recompile limit (8 per code
         # object, a hard error under fullgraph) is then only met by shapes, made dynamic at the second
         key = flags + (out_idx, len(idx), ref[0].dtype, ref[0].device.type)
@@ -237,18 +216,17 @@ def _consume_entropy(opt: Any, chain: Any, write: bool) -> None:
     nesterov = uses_nesterov(group["nesterov"], nu)
     std = math.sqrt(2.0 * lr_in) * group["noise"]
     noisy = group["noise"] > 0
-    key, noise = _kernel_draw(opt, chain) if noisy else ((), [])
-    if noisy and not key:
-        noise = opt.work("noise", chain.points)
+    noise = opt.work("noise", chain.points) if noisy else []
+    if noisy:
         opt._normal_(chain, noise)
     wd_c = wd if first else wd + c
     neg_k = -lr_in * nu / (1.0 - nu) if nesterov else -lr_in / (1.0 - nu)
     values = (wd_c, -c, -lr_in, neg_k, 1.0 - nu, (1.0 - nu) - 1.0, std, alpha, alpha - 1.0)
-    flags = (first, bool(wd_c), not first and bool(c), bool(nu), nesterov, 1.0 - nu < 0.5,
-             (2 if key else 1) if noisy else 0, 0 if alpha < 0.5 else (2 if alpha == 1.0 else 1))
+    flags = (first, bool(wd_c), not first and bool(c), bool(nu), nesterov, 1.0 - nu < 0.5, noisy,
+             0 if alpha < 0.5 else (2 if alpha == 1.0 else 1))
     lists = [chain.points, chain.grads, chain.anchors, opt._buffers_for(chain.params, "inner_mean"),
              opt._buffers_for(chain.params, "inner_momentum_buffer") if nu else [], noise]
-    _run(_entropy_kernel, lists, chain.params, write, values, flags, key=key)
+    _run(_entropy_kernel, lists, chain.params, write, values, flags)
     if opt.telemetry:
         if noisy:
             opt._tele["noise_sq"] = opt._tele.get("noise_sq", 0.0) + std**2 * chain.ops.sum_of_squares(noise)
@@ -271,40 +249,13 @@ def _consume_heat(opt: Any, chain: Any, write: bool) -> None:
     index, L = chain.index, chain.group["L"]
     move = index < L
     std = 1.0 / math.sqrt(chain.coupling)
-    key, offsets = _kernel_draw(opt, chain) if move else ((), [])
-    if move and not key:
+    if move:
         opt._normal_(chain, chain.points)
         if opt.telemetry:
             opt._tele["noise_sq"] += std**2 * chain.ops.sum_of_squares(chain.points)
     accumulate = 0 if index == 0 else (1 if index == 1 else 2)
-    lists = [chain.points, chain.grads, chain.anchors, opt._buffers_for(chain.params, "heat_grad_sum"),
-             offsets]
-    _run(_heat_kernel, lists, chain.params, write and move, (std,), (accumulate, move, bool(key)),
-         key=key)
-
-
-def _kernel_draw(opt: Any, chain: Any) -> tuple[tuple[Tensor, ...], list[Tensor]]:
-    """The Philox key and one offset per chain point for an in-kernel draw, the stream's offset
-    advanced past it; ``((), [])`` where the draw stays eager (:data:`NOISE_SOURCE`)."""
-    source = getattr(opt, "_fused_noise", NOISE_SOURCE)
-    if source not in ("eager", "kernel", "auto"):
-        raise ValueError(f"Invalid fused noise source: {source!r} (eager, kernel or auto)")
-    cuda = all(t.device.type == "cuda" for t in chain.points)
-    if opt.telemetry or source == "eager" or (source == "auto" and not cuda):
-        return (), []
-    st = opt.state[opt._all_params()[0]]
-    stream = st.get("fused_noise")
-    if stream is None:
-        gen = opt._rng(chain.points[0].device)
-        seed = int(torch.randint(0, 2**63 - 1, (1,), generator=gen, device=gen.device).item())
-        stream = st["fused_noise"] = {"seed": seed, "offset": 0}
-    starts, offset = [], stream["offset"]
-    for t in chain.points:
-        starts.append(offset)
-        offset += t.numel()
-    stream["offset"] = offset
-    key = torch.tensor(_philox.split_seed(stream["seed"]), dtype=torch.int64).unbind()
-    return key, list(torch.tensor(starts, dtype=torch.int64).unbind())
+    lists = [chain.points, chain.grads, chain.anchors, opt._buffers_for(chain.params, "heat_grad_sum")]
+    _run(_heat_kernel, lists, chain.params, write and move, (std,), (accumulate, move))
 
 
 _RULES = {"entropy": _consume_entropy, "hj": _consume_hj, "heat": _consume_heat}
