@@ -332,7 +332,8 @@ def _final(out: str) -> dict[str, Any]:
 
 def training_battery(rank: int, n: int, root: str) -> dict[str, Any]:
     """Uninterrupted run, paused-and-resumed run, NaN on one rank, mismatched configuration."""
-    from deeprelax.experiments.distributed import run_distributed_experiment
+    from tests.support import run_smoke as run_distributed_experiment
+    from tests.support import synthetic_dataset
 
     out: dict[str, Any] = {}
     base = f"{root}/baseline"
@@ -348,8 +349,6 @@ def training_battery(rank: int, n: int, root: str) -> dict[str, Any]:
     if rank == 0:
         out["paused"] = _final(paused)
 
-    from deeprelax.experiments.distributed import synthetic_dataset
-
     (xtr, ytr), test = synthetic_dataset()
     if rank == 1:
         xtr = xtr.clone()
@@ -364,8 +363,9 @@ def training_battery(rank: int, n: int, root: str) -> dict[str, Any]:
 
 def shard_check(rank: int, n: int) -> dict[str, Any]:
     """With shard=True replica a draws only from examples [a * N/n, (a+1) * N/n)."""
-    from deeprelax.experiments.distributed import ReplicaTrainer, synthetic_dataset
-    from deeprelax.experiments.trainer import TrainConfig
+    from deeprelax.experiments.protocol import TrainConfig
+    from deeprelax.experiments.replica import ReplicaTrainer
+    from tests.support import synthetic_dataset
 
     train, test = synthetic_dataset()
     xs = torch.arange(train[0].shape[0], dtype=torch.float32)[:, None].expand(-1, 20).contiguous()

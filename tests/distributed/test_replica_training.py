@@ -14,6 +14,7 @@ from replica_harness import WorkerError, run_workers
 from replica_scenarios import TRAIN_ARGS, _final, training_battery
 
 N = 2
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +77,25 @@ def test_replica_killed_under_torchrun_resumes_and_matches(runs, tmp_path):
     checkpoint at 8); the restarted job resumes and ends exactly where the uninterrupted run did."""
     out = tmp_path / "killed"
     env = dict(os.environ, DEEPRELAX_FAULT_INJECT="1:9", OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-           str(N), "--max-restarts", "1", "--monitor-interval", "0.5",
-           "-m", "deeprelax.experiments.distributed", *TRAIN_ARGS, "--out", str(out)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(N),
+        "--max-restarts",
+        "1",
+        "--monitor-interval",
+        "0.5",
+        "-m",
+        "tests.support.replica_main",
+        *TRAIN_ARGS,
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "killing this replica at 9 gradient evaluations" in proc.stderr
     summary = json.loads(Path(out, "summary.json").read_text())
@@ -99,4 +115,6 @@ def test_deeprelax_train_cli_runs_replicas(tmp_path):
         assert r["code"] == 0
     rows = results[0]["rows"]
     assert rows and rows[-1]["replicas"] == N
-    assert rows[-1]["effective_epochs_all_replicas"] == pytest.approx(N * rows[-1]["effective_epochs"])
+    assert rows[-1]["effective_epochs_all_replicas"] == pytest.approx(
+        N * rows[-1]["effective_epochs"]
+    )

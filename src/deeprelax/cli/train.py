@@ -7,11 +7,13 @@ import argparse
 import os
 from pathlib import Path
 
+from deeprelax.experiments.optimizers import OPTIMIZERS  # the registry's names; no torch import
+
 from ._common import add_data_flags, set_threads
 
-__all__ = ["METHODS", "register"]
+__all__ = ["METHODS", "register", "train_kwargs"]
 
-METHODS = ("sgd", "entropy-sgd", "hj", "prox-sgd", "heat", "elastic-sgd", "parle")
+METHODS = tuple(OPTIMIZERS)
 
 # (flag, keyword, type, help) for the optimizer hyper-parameters; unset flags keep class defaults
 _HYPER = (
@@ -139,14 +141,12 @@ def _add_hyper_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument(flag, dest=dest, type=typ, help=text)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    set_threads(args.threads)
-    from deeprelax.experiments.run import REPLICA_METHODS, train
-
+def train_kwargs(args: argparse.Namespace) -> dict:
+    """The keywords of :func:`deeprelax.experiments.run.train` for parsed ``train`` flags."""
     hyper = {dest: getattr(args, dest) for _, dest, _, _ in _HYPER}
     hyper["nesterov"] = args.nesterov
-    summary = train(
-        args.out,
+    return dict(
+        out=args.out,
         model=args.model,
         dataset=args.dataset,
         optim=args.optim,
@@ -167,6 +167,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         device=args.device,
     )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    set_threads(args.threads)
+    from deeprelax.experiments.run import REPLICA_METHODS, train
+
+    summary = train(**train_kwargs(args))
     if args.optim not in REPLICA_METHODS or int(os.environ.get("RANK", "0")) == 0:
         final = summary["final"] or {}
         replicas = summary.get("config", {}).get("replicas")

@@ -5,9 +5,11 @@ this package, as the CLI does for ``deeprelax verify``, does not import torch.
 
 * data: :func:`load_dataset` (``"mnist"``, ``"mnist1d"``, ``"cifar10"``)
 * models: :data:`MODELS`, :func:`build_model` (``"mnistfc"``, ``"lenet"``, ``"allcnn"``)
-* training: :class:`Trainer`, :class:`TrainConfig`, :class:`LRSchedule`,
-  :func:`refresh_batchnorm`, :func:`evaluate`
-* runs: :class:`RunSpec`, :func:`run_experiment`, :func:`reproduce`
+* the protocol: :class:`TrainConfig`, :class:`LRSchedule`, :func:`refresh_batchnorm`,
+  :func:`evaluate`
+* training: :class:`Trainer` (one process), :class:`ReplicaTrainer` (one replica of a torchrun job)
+* runs: :class:`RunSpec`, :func:`train` / :func:`run_experiment` (the run entry point),
+  :func:`build_optimizer` (the optimizer registry), :func:`reproduce`
 * checkpoints: :func:`save_checkpoint`, :func:`load_checkpoint`
 
 See docs/experiments.md.
@@ -25,13 +27,15 @@ _EXPORTS = {
     "build_model": "models",
     "count_parameters": "models",
     "Trainer": "trainer",
-    "TrainConfig": "trainer",
-    "LRSchedule": "trainer",
+    "TrainConfig": "protocol",
+    "LRSchedule": "protocol",
     "TrainingStopped": "trainer",
-    "refresh_batchnorm": "trainer",
-    "evaluate": "trainer",
+    "refresh_batchnorm": "protocol",
+    "evaluate": "protocol",
+    "ReplicaTrainer": "replica",
     "RunSpec": "run",
     "run_experiment": "run",
+    "train": "run",
     "build_optimizer": "optimizers",
     "reproduce": "reproduce",
     "save_checkpoint": "checkpoint",

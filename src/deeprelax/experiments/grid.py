@@ -53,8 +53,8 @@ METHOD_HYPER: dict[str, dict[str, Any]] = {
     "prox-sgd": {"L": 20, "gamma": 1e-3, "scoping": 1e-3, "inner_lr": 0.1},
     # Gaussian perturbations of std sqrt(1/gamma) = 0.01 per weight
     "heat": {"L": 20, "gamma": 1e4},
-    # one replica per process under torchrun (alone: one replica); the defaults of
-    # deeprelax.experiments.distributed (the authors' Parle, PAPER.md §5.8)
+    # one replica per process under torchrun (alone: one replica); the defaults of the optimizer
+    # registry, deeprelax.experiments.optimizers (the authors' Parle, PAPER.md §5.8)
     "elastic-sgd": {},
     "parle": {},
 }

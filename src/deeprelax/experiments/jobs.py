@@ -45,8 +45,7 @@ def run_one(
     ``paused``, ``diverged`` or ``not started`` (``stop_at`` already past)."""
     import torch
 
-    from .distributed import DISTRIBUTED_OPTIMIZERS, run_distributed_experiment
-    from .run import RunSpec, run_experiment
+    from .run import REPLICA_METHODS, RunSpec, run_experiment
     from .trainer import TrainingStopped
 
     if stop_at is not None and time.time() >= stop_at:
@@ -61,12 +60,11 @@ def run_one(
             _DATA.clear()
             _DATA[spec.dataset] = load_dataset(spec.dataset, data_dir, cache_dir)
         data = _DATA[spec.dataset]
+    if spec.optim in REPLICA_METHODS:  # one replica; the time limit applies at start
+        stop_at = None
     common = dict(resume=True, until=task.until, quiet=quiet, device=device, data=data)
     try:
-        if spec.optim in DISTRIBUTED_OPTIMIZERS:  # one replica; the time limit applies at start
-            summary = run_distributed_experiment(spec, task.path, **common)
-        else:
-            summary = run_experiment(spec, task.path, stop_at=stop_at, **common)
+        summary = run_experiment(spec, task.path, stop_at=stop_at, **common)
     except TrainingStopped as exc:
         return "diverged", str(exc)
     return str(summary["status"]), None

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from .grid import PAPER_CELLS, grid_spec, paper_best
 from .jobs import Task, run_one, run_tasks
-from .run import is_finished
+from .run import REPLICA_METHODS, is_finished
 
 __all__ = ["collect", "reproduce", "write_table"]
 
@@ -184,8 +185,50 @@ def reproduce(
     ``elastic-sgd`` and ``parle`` train one replica per process: launched by torchrun, every
     process runs this function and rank 0 writes the table; alone, they train one replica. Under
     torchrun only those two methods can be in ``methods``."""
-    from .distributed import DISTRIBUTED_OPTIMIZERS
+    _check_options(methods, seeds, jobs, time_limit, until)
+    lead = int(os.environ.get("RANK", "0")) == 0
+    if not lead:
+        log = _silent
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    specs = {(m, me, s): grid_spec(m, me, s, quick, scale) for m in models for me in methods
+             for s in range(seeds)}  # fmt: skip
+    header = _header(quick, models, methods, seeds, scale)
+    stop_at = time.time() + time_limit if time_limit is not None else None
+    suffix = _suffix(quick, scale)
+    grid = (models, methods, seeds)
+    refresh = _refresher(out, grid, header, suffix, results) if lead else _silent
+    options = dict(quiet=quiet or not lead, device=device, data_dir=data_dir,
+                   cache_dir=cache_dir, stop_at=stop_at)  # fmt: skip
+    plan: list[float | None] = sorted(s for s in set(stages or []) if until is None or s < until)
+    plan.append(until)
+    _run_stages(out, specs, plan, results, jobs, options, log, refresh)
+    if not lead:
+        return "", []
+    refresh()
+    table = write_table(out, models, methods, seeds, header)
+    return table, write_figures(out, models, methods, seeds, suffix)
 
+
+def _refresher(
+    out: Path, grid: tuple[list[str], list[str], int], header: str, suffix: str, results
+) -> Callable[[], None]:
+    """Rewrite the table and figures (and export finished runs to ``results``)."""
+
+    def refresh() -> None:
+        write_table(out, *grid, header)
+        write_figures(out, *grid, suffix)
+        if results is not None:
+            from .results import export_runs
+
+            export_runs(out, results, quiet=True)
+
+    return refresh
+
+
+def _check_options(
+    methods: list[str], seeds: int, jobs: int, time_limit: float | None, until: float | None
+) -> None:
     if seeds < 1:
         raise ValueError(f"Invalid seeds value: {seeds}")
     if jobs < 1:
@@ -193,49 +236,30 @@ def reproduce(
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"Invalid time_limit value: {time_limit}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    single = [m for m in methods if m not in DISTRIBUTED_OPTIMIZERS]
+    single = [m for m in methods if m not in REPLICA_METHODS]
     if world > 1 and single:
         raise ValueError(
             f"Invalid methods value: {','.join(single)} under torchrun (WORLD_SIZE={world}); "
-            f"only {', '.join(DISTRIBUTED_OPTIMIZERS)} train as replicas, run the rest without torchrun"
+            f"only {', '.join(REPLICA_METHODS)} train as replicas, run the rest without torchrun"
         )
     if world > 1 and jobs > 1:
         raise ValueError(f"Invalid jobs value: {jobs} under torchrun (WORLD_SIZE={world})")
-    lead = int(os.environ.get("RANK", "0")) == 0
-    if not lead:
-        log = _silent
     if until is not None and not until > 0:
         raise ValueError(f"Invalid until value: {until}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    specs = {
-        (m, meth, s): grid_spec(m, meth, s, quick, scale)
-        for m in models
-        for meth in methods
-        for s in range(seeds)
-    }
-    header = _header(quick, models, methods, seeds, scale)
-    stop_at = time.time() + time_limit if time_limit is not None else None
-    suffix = _suffix(quick, scale)
 
-    def refresh() -> None:
-        if lead:
-            write_table(out, models, methods, seeds, header)
-            write_figures(out, models, methods, seeds, suffix)
-            if results is not None:
-                from .results import export_runs
 
-                export_runs(out, results, quiet=True)
-
-    options = dict(
-        quiet=quiet or not lead,
-        device=device,
-        data_dir=data_dir,
-        cache_dir=cache_dir,
-        stop_at=stop_at,
-    )
-    plan: list[float | None] = sorted(s for s in set(stages or []) if until is None or s < until)
-    plan.append(until)
+def _run_stages(
+    out: Path,
+    specs: dict,
+    plan: list[float | None],
+    results: str | Path | None,
+    jobs: int,
+    options: dict[str, Any],
+    log,
+    refresh,
+) -> None:
+    """Bring every run to each stage of ``plan`` in turn (None: its budget)."""
+    stop_at = options["stop_at"]
     for stage in plan:
         tasks = _stage_tasks(out, specs, stage, results)
         if jobs == 1:
@@ -251,11 +275,6 @@ def reproduce(
         if stop_at is not None and time.time() >= stop_at:
             log("[reproduce] time limit reached; unfinished runs resume on the next call")
             break
-    if not lead:
-        return "", []
-    refresh()
-    table = write_table(out, models, methods, seeds, header)
-    return table, write_figures(out, models, methods, seeds, suffix)
 
 
 def _stage_tasks(
