@@ -88,9 +88,25 @@ def test_train_rejects_hyper_parameter_the_optimizer_lacks(tmp_path, capsys):
 
 
 def _replica_argv(out, *extra):
-    return ["train", "--model", "mnistfc", "--budget", "0.02", "--eval-every", "0.02",
-            "--test-subset", "200", "--bn-refresh-batches", "2", "--out", str(out), "--quiet",
-            "--threads", "1", *extra]
+    return [
+        "train",
+        "--model",
+        "mnistfc",
+        "--budget",
+        "0.02",
+        "--eval-every",
+        "0.02",
+        "--test-subset",
+        "200",
+        "--bn-refresh-batches",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+        "--threads",
+        "1",
+        *extra,
+    ]
 
 
 def test_train_parle_alone_is_one_replica_and_refuses_to_clobber(tmp_path, capsys):
@@ -113,3 +129,12 @@ def test_train_replica_flags_are_checked(tmp_path, capsys):
     assert main(_replica_argv(tmp_path / "b", "--optim", "parle", "--damping", "0.3")) == 1
     assert "Invalid hyper-parameter for parle" in capsys.readouterr().err
     assert not (tmp_path / "b" / "checkpoint.pt").exists()
+
+
+def test_former_replica_entry_points_to_deeprelax_train():
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "deeprelax.experiments.distributed", "--optim", "parle"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "-m deeprelax train --optim" in done.stderr

@@ -117,3 +117,10 @@ def run_distributed_experiment(spec: Any, out_dir: str | Path | None, **options:
             f"Invalid optim value: {spec.optim!r} (choose from {', '.join(REPLICA_METHODS)})"
         )
     return run_experiment(spec, out_dir, **options)
+
+
+if __name__ == "__main__":  # the former second entry point: say where it went, never run silently
+    raise SystemExit(
+        "python -m deeprelax.experiments.distributed is gone: launch "
+        "`torchrun ... -m deeprelax train --optim {elastic-sgd,parle} --model M --budget B --out OUT`"
+    )
