@@ -8,8 +8,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from deeprelax.optim._distributed import COMM_STATS
-from deeprelax.optim.elastic_sgd import ElasticSGD
+from deeprelax.optim.replica import COMM_STATS
+from deeprelax.optim.replica import ElasticSGD
 
 
 def tiny_model(seed: int = 0) -> torch.nn.Module:
@@ -187,7 +187,7 @@ def elastic_battery(rank: int, n: int) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------- Parle
 from deeprelax.optim import EntropySGD  # noqa: E402
-from deeprelax.optim.parle import Parle  # noqa: E402
+from deeprelax.optim.replica import Parle  # noqa: E402
 
 PARLE_HYPER = dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3, L=3, gamma=0.1,
                    scoping=0.1, gamma_max=0.15, inner_lr=0.05, inner_momentum=0.5, alpha=0.5)
@@ -241,7 +241,7 @@ def parle_reference_is_mean(rank: int, n: int, steps: int = 5) -> dict[str, Any]
         spreads.append(float((xs - xs.mean(0)).abs().max()))
     return dict(errors=errors, spreads=spreads, calls=COMM_STATS.calls, bytes=COMM_STATS.bytes,
                 grad_evals=opt.grad_evals - evals0, numel=sum(p.numel() for p in model.parameters()),
-                rho_last=opt.rho_at(), gamma_last=opt.coupling())
+                rho_last=opt.kappa_at(), gamma_last=opt.coupling())
 
 
 def parle_resume(rank: int, steps: int = 5, split: int = 2) -> dict[str, Any]:

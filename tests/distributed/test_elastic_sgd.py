@@ -148,3 +148,25 @@ def test_signature_shows_todays_keywords():
     assert {"kappa", "kappa_max", "process_group"} <= set(names)
     assert not {"rho", "rho_max", "group"} & set(names)
     assert names["kappa"].default == 0.03 and names["kappa_max"].default == 10.0
+
+
+def test_old_module_paths_still_import_with_a_deprecation_warning():
+    import importlib
+    import sys
+
+    for name in (
+        "deeprelax.optim.elastic_sgd",
+        "deeprelax.optim.parle",
+        "deeprelax.optim._distributed",
+    ):
+        sys.modules.pop(name, None)
+        with pytest.warns(DeprecationWarning, match=name.replace(".", r"\.") + " is deprecated"):
+            module = importlib.import_module(name)
+        assert module.__all__
+
+
+def test_elastic_sgd_has_no_inner_coupling_and_says_so():
+    opt = ElasticSGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
+    with pytest.raises(AttributeError, match="kappa_at"):
+        opt.coupling()
+    assert opt.kappa_at() == pytest.approx(0.03)

@@ -44,7 +44,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from deeprelax.optim._distributed import world
+from deeprelax.optim.replica import world
 
 from .checkpoint import load_checkpoint, resuming_from, save_checkpoint
 from .distributed import broadcast, to_cpu

@@ -161,7 +161,7 @@ def _run_replica(
     closure_hook: ClosureHook | None,
     **options: Any,
 ) -> dict[str, Any]:
-    from deeprelax.optim._distributed import check_agreement
+    from deeprelax.optim.replica import check_agreement
 
     from .distributed import init_distributed, is_restart
     from .replica import ReplicaTrainer

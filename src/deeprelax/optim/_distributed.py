@@ -4,6 +4,8 @@ Kept while code outside ``deeprelax.optim`` still imports it; new code imports
 ``deeprelax.optim.replica``.
 """
 
+import warnings
+
 from deeprelax.optim.replica._reduce import (
     COMM_STATS,
     CommStats,
@@ -13,6 +15,13 @@ from deeprelax.optim.replica._reduce import (
     flatten,
     unflatten_into,
     world,
+)
+
+warnings.warn(
+    "deeprelax.optim._distributed is deprecated; import from deeprelax.optim.replica "
+    "(or deeprelax.optim)",
+    DeprecationWarning,
+    stacklevel=2,
 )
 
 __all__ = [

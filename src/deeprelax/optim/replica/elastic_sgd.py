@@ -110,6 +110,12 @@ class ElasticSGD(ElasticCoupling, RelaxedOptimizer):
     def _evals_per_step(self, L: int) -> int:
         return 1
 
+    def coupling(self, group: dict | None = None) -> float:
+        """ElasticSGD has no inner chain, hence no coupling gamma: see :meth:`kappa_at`."""
+        raise AttributeError(
+            "ElasticSGD has no coupling gamma (no inner steps); kappa_at() gives the elastic coupling"
+        )
+
     def __setstate__(self, state: dict) -> None:
         for group in state.get("param_groups", ()):  # saved before ElasticSGD ran on the engine
             group.setdefault("L", 0)
