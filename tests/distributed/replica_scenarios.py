@@ -8,8 +8,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from deeprelax.optim.replica import COMM_STATS
-from deeprelax.optim.replica import ElasticSGD
+from deeprelax.optim.replica import COMM_STATS, ElasticSGD
 
 
 def tiny_model(seed: int = 0) -> torch.nn.Module:
