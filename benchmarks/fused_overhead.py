@@ -38,18 +38,30 @@ def make_methods(L: int, eager: bool):
     def sgd(**kw):
         return lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9, nesterov=True, **kw)
 
-    methods = {"fwd+bwd": None, "sgd-fused": sgd(fused=True), "sgd-foreach": sgd(foreach=True),
-               "sgd-fused+randn": sgd(fused=True)}
+    methods = {
+        "fwd+bwd": None,
+        "sgd-fused": sgd(fused=True),
+        "sgd-foreach": sgd(foreach=True),
+        "sgd-fused+randn": sgd(fused=True),
+    }
     modes = [True, False] if eager else [True]
     for fused in modes:
         tag = "" if fused else " eager"
-        methods.update({
-            f"entropy-sgd(noise=0){tag}": lambda ps, f=fused: EntropySGD(ps, lr=0.01, L=L, noise=0.0, fused=f),
-            f"prox-sgd{tag}": lambda ps, f=fused: ProxSGD(ps, lr=0.01, L=L, inner_lr=0.01, fused=f),
-            f"hj{tag}": lambda ps, f=fused: HJ(ps, lr=0.01, L=L - 1, fused=f),
-            f"entropy-sgd{tag}": lambda ps, f=fused: EntropySGD(ps, lr=0.01, L=L, noise=1e-4, fused=f),
-            f"heat{tag}": lambda ps, f=fused: Heat(ps, lr=0.01, L=L - 1, gamma=1e6, fused=f),
-        })
+        methods.update(
+            {
+                f"entropy-sgd(noise=0){tag}": lambda ps, f=fused: EntropySGD(
+                    ps, lr=0.01, L=L, noise=0.0, fused=f
+                ),
+                f"prox-sgd{tag}": lambda ps, f=fused: ProxSGD(
+                    ps, lr=0.01, L=L, inner_lr=0.01, fused=f
+                ),
+                f"hj{tag}": lambda ps, f=fused: HJ(ps, lr=0.01, L=L - 1, fused=f),
+                f"entropy-sgd{tag}": lambda ps, f=fused: EntropySGD(
+                    ps, lr=0.01, L=L, noise=1e-4, fused=f
+                ),
+                f"heat{tag}": lambda ps, f=fused: Heat(ps, lr=0.01, L=L - 1, gamma=1e6, fused=f),
+            }
+        )
     return methods
 
 
@@ -62,7 +74,9 @@ class Setup:
     def __init__(self, name, make, model_name, device, data, labels, step_only=False):
         self.model = build_model(model_name).to(device).train()
         self.opt = make(list(self.model.parameters())) if make else None
-        self.noise = [torch.empty_like(p) for p in self.model.parameters()] if "randn" in name else None
+        self.noise = (
+            [torch.empty_like(p) for p in self.model.parameters()] if "randn" in name else None
+        )
         self.gen = torch.Generator(device=device).manual_seed(1)
         self.data, self.labels, self.device = data, labels, device
         self.loss_fn = torch.nn.CrossEntropyLoss()
@@ -150,11 +164,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mnistfc", choices=["mnistfc", "lenet"])
     parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--evals", type=int, default=40, help="gradient evaluations per timing (a multiple of L)")
+    parser.add_argument(
+        "--evals", type=int, default=40, help="gradient evaluations per timing (a multiple of L)"
+    )
     parser.add_argument("--L", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    parser.add_argument("--eager", action="store_true", help="also time the eager (fused=False) methods")
+    parser.add_argument(
+        "--eager", action="store_true", help="also time the eager (fused=False) methods"
+    )
     parser.add_argument("--step-only", action="store_true", help="time the optimizer step alone")
     parser.add_argument("--draw", action="store_true", help="also time an in-kernel noise draw")
     args = parser.parse_args()
@@ -165,7 +183,10 @@ def main() -> None:
     data = torch.rand(4096, 1, 28, 28, device=device)
     labels = torch.randint(0, 10, (4096,), device=device)
     methods = make_methods(args.L, args.eager)
-    setups = {name: Setup(name, make, args.model, device, data, labels, args.step_only) for name, make in methods.items()}
+    setups = {
+        name: Setup(name, make, args.model, device, data, labels, args.step_only)
+        for name, make in methods.items()
+    }
     compile_start = time.perf_counter()
     for setup in setups.values():  # warm-up: the fused methods compile here
         setup.time(args.evals)
@@ -181,18 +202,24 @@ def main() -> None:
     def share(name: str) -> float:
         return statistics.median(1 - b / a for a, b in zip(per_round[name], per_round["fwd+bwd"]))
 
-    print(f"model={args.model} device={device} threads={torch.get_num_threads()} L={args.L} "
-          f"rounds={args.rounds} evals/timing={args.evals} warm-up (compiles)={warm:.0f}s"
-          f"{' step only' if args.step_only else ''}")
-    print(f"{'method':<28}{'ms/eval':>9}{'vs fused':>10}{'vs foreach':>11}{'vs floor':>10}{'opt share':>11}   floor")
+    print(
+        f"model={args.model} device={device} threads={torch.get_num_threads()} L={args.L} "
+        f"rounds={args.rounds} evals/timing={args.evals} warm-up (compiles)={warm:.0f}s"
+        f"{' step only' if args.step_only else ''}"
+    )
+    print(
+        f"{'method':<28}{'ms/eval':>9}{'vs fused':>10}{'vs foreach':>11}{'vs floor':>10}{'opt share':>11}   floor"
+    )
     for name in methods:
         ms = statistics.median(per_round[name]) * 1e3
         if name == "fwd+bwd":
             print(f"{name:<28}{ms:9.2f}")
             continue
         base = floor_of(name)
-        print(f"{name:<28}{ms:9.2f}{ratio(name, 'sgd-fused'):10.3f}{ratio(name, 'sgd-foreach'):11.3f}"
-              f"{ratio(name, base):10.3f}{share(name):11.1%}   {base}")
+        print(
+            f"{name:<28}{ms:9.2f}{ratio(name, 'sgd-fused'):10.3f}{ratio(name, 'sgd-foreach'):11.3f}"
+            f"{ratio(name, base):10.3f}{share(name):11.1%}   {base}"
+        )
     if args.draw:
         print("noise draw + add on mnistfc's weights (ratio to normal_ + fused add)")
         draw_table(device, args.rounds)

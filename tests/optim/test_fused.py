@@ -33,7 +33,11 @@ def _compile_tests_on_request(request):
     if request.node.get_closest_marker("compile") is None:
         return
     expr = request.config.getoption("markexpr", "") or ""
-    if "compile" not in expr and "cuda" not in expr and not os.environ.get("DEEPRELAX_TEST_COMPILE"):
+    if (
+        "compile" not in expr
+        and "cuda" not in expr
+        and not os.environ.get("DEEPRELAX_TEST_COMPILE")
+    ):
         pytest.skip("compile-heavy: run with -m compile")
 
 
@@ -48,8 +52,12 @@ def assert_close(a, b, dtype):
 def state_tensors(opt):
     """Every floating state tensor, keyed by (parameter index, name); keys must match across modes."""
     sd = opt.state_dict()["state"]
-    return {(k, n): v for k, st in sd.items() for n, v in st.items()
-            if torch.is_tensor(v) and v.is_floating_point()}
+    return {
+        (k, n): v
+        for k, st in sd.items()
+        for n, v in st.items()
+        if torch.is_tensor(v) and v.is_floating_point()
+    }
 
 
 def assert_same_run(eager, fused, dtype):
@@ -58,15 +66,27 @@ def assert_same_run(eager, fused, dtype):
     s1, s2 = state_tensors(o1), state_tensors(o2)
     assert s1.keys() == s2.keys()
     assert_close([s1[k] for k in s1], [s2[k] for k in s1], dtype)
-    assert {k: v for k, v in o1.state_dict()["param_groups"][0].items()} == \
-        {k: v for k, v in o2.state_dict()["param_groups"][0].items()}
+    assert {k: v for k, v in o1.state_dict()["param_groups"][0].items()} == {
+        k: v for k, v in o2.state_dict()["param_groups"][0].items()
+    }
     if o1.generator is not None:  # the same stream, to the bit
         assert torch.equal(o1.generator.get_state(), o2.generator.get_state())
     assert o1.grad_evals == o2.grad_evals and o1.outer_steps == o2.outer_steps
 
 
-def train(cls, kw, *, fused, dtype=torch.float64, steps=3, closure_free=False, groups=False,
-          param_dtype=None, device="cpu", **extra):
+def train(
+    cls,
+    kw,
+    *,
+    fused,
+    dtype=torch.float64,
+    steps=3,
+    closure_free=False,
+    groups=False,
+    param_dtype=None,
+    device="cpu",
+    **extra,
+):
     prob = Problem(dtype=dtype)
     prob.X, prob.Y = prob.X.to(device), prob.Y.to(device)
     model = prob.model().to(device)
@@ -77,10 +97,20 @@ def train(cls, kw, *, fused, dtype=torch.float64, steps=3, closure_free=False, g
     if groups:
         weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
         biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
-        params = [{"params": weights, "lr": 0.05}, {"params": biases, "lr": 0.2, "weight_decay": 0.0}]
-    opt = cls(params, **kw, **extra, fused=fused, closure_free=closure_free,
-              generator=torch.Generator(device=device).manual_seed(7)
-              if cls in (EntropySGD, Heat) else None)
+        params = [
+            {"params": weights, "lr": 0.05},
+            {"params": biases, "lr": 0.2, "weight_decay": 0.0},
+        ]
+    opt = cls(
+        params,
+        **kw,
+        **extra,
+        fused=fused,
+        closure_free=closure_free,
+        generator=torch.Generator(device=device).manual_seed(7)
+        if cls in (EntropySGD, Heat)
+        else None,
+    )
     closure = prob.closure(model, opt, prob.batches())
     for _ in range(steps):
         if closure_free:
@@ -110,8 +140,9 @@ def test_fused_value_is_checked():
 
 def test_fused_entropy_sgd_equals_eager_float64():
     cls, kw = KW["entropy_sgd"]
-    assert_same_run(train(cls, kw, fused=False, steps=2), train(cls, kw, fused=True, steps=2),
-                    torch.float64)
+    assert_same_run(
+        train(cls, kw, fused=False, steps=2), train(cls, kw, fused=True, steps=2), torch.float64
+    )
 
 
 # -- compile-marked: the battery's layouts ------------------------------------------------------------
@@ -120,8 +151,9 @@ def test_fused_entropy_sgd_equals_eager_float64():
 @pytest.mark.parametrize("name", IDS)
 def test_fused_equals_eager(name, dtype):
     cls, kw = KW[name]
-    assert_same_run(train(cls, kw, fused=False, dtype=dtype), train(cls, kw, fused=True, dtype=dtype),
-                    dtype)
+    assert_same_run(
+        train(cls, kw, fused=False, dtype=dtype), train(cls, kw, fused=True, dtype=dtype), dtype
+    )
 
 
 LAYOUTS = {
@@ -130,7 +162,9 @@ LAYOUTS = {
     "L1": dict(L=1),
     "closure_free": dict(closure_free=True),
     "bf16_state_f32": dict(param_dtype=torch.bfloat16, dtype=torch.float32),
-    "f16_state_f64": dict(param_dtype=torch.float16, dtype=torch.float32, state_dtype=torch.float64),
+    "f16_state_f64": dict(
+        param_dtype=torch.float16, dtype=torch.float32, state_dtype=torch.float64
+    ),
 }
 
 
@@ -150,11 +184,20 @@ def test_fused_equals_eager_on_layouts(name, layout):
 @pytest.mark.compile
 def test_fused_group_with_two_dtypes_compiles_one_call_per_dtype():
     """A group holding float32 and float64 parameters: one compiled call per (device, dtype)."""
+
     def run(fused):
         torch.manual_seed(0)
         a, b = torch.nn.Linear(3, 1).double(), torch.nn.Linear(3, 1)
-        opt = EntropySGD([*a.parameters(), *b.parameters()], lr=0.1, L=3, gamma=0.5, noise=1e-2,
-                         foreach=False, fused=fused, generator=torch.Generator().manual_seed(1))
+        opt = EntropySGD(
+            [*a.parameters(), *b.parameters()],
+            lr=0.1,
+            L=3,
+            gamma=0.5,
+            noise=1e-2,
+            foreach=False,
+            fused=fused,
+            generator=torch.Generator().manual_seed(1),
+        )
         gen = torch.Generator().manual_seed(2)
 
         def closure():
@@ -196,8 +239,13 @@ def test_lockstep_resume_between_fused_and_eager(name):
     c2 = prob.closure(m2, o2, stream2)
     for i in range(2 * o1.evals_per_step):
         if i == o1.evals_per_step:  # and back: the eager state into a fresh fused optimizer
-            o3 = cls(m1.parameters(), **kw, fused=True, closure_free=True,
-                     **({"generator": torch.Generator().manual_seed(5)} if gen else {}))
+            o3 = cls(
+                m1.parameters(),
+                **kw,
+                fused=True,
+                closure_free=True,
+                **({"generator": torch.Generator().manual_seed(5)} if gen else {}),
+            )
             m1.load_state_dict(m2.state_dict())
             o3.load_state_dict(copy.deepcopy(o2.state_dict()))
             o1, c1 = o3, prob.closure(m1, o3, copy.deepcopy(stream2))
@@ -228,7 +276,9 @@ def test_many_models_in_one_process_stay_under_the_recompile_limit():
     """Twelve layouts (new shapes, new parameter counts) in one process: no recompile-limit error
     (dynamo allows 8 entries per compiled function, a hard error under fullgraph), each = eager."""
     for width in range(1, 13):
-        layers = [torch.nn.Linear(3, width)] + [torch.nn.Linear(width, width) for _ in range(width % 3)]
+        layers = [torch.nn.Linear(3, width)] + [
+            torch.nn.Linear(width, width) for _ in range(width % 3)
+        ]
         layers = [m.double() for m in layers + [torch.nn.Linear(width, 1)]]
         finals = []
         for fused in (False, True):
@@ -256,8 +306,11 @@ def test_many_models_in_one_process_stay_under_the_recompile_limit():
 @pytest.mark.parametrize("name", IDS)
 def test_cuda_fused_equals_eager(name, dtype):
     cls, kw = KW[name]
-    assert_same_run(train(cls, kw, fused=False, dtype=dtype, device="cuda"),
-                    train(cls, kw, fused=True, dtype=dtype, device="cuda"), dtype)
+    assert_same_run(
+        train(cls, kw, fused=False, dtype=dtype, device="cuda"),
+        train(cls, kw, fused=True, dtype=dtype, device="cuda"),
+        dtype,
+    )
 
 
 @pytest.mark.cuda
@@ -267,5 +320,6 @@ def test_cuda_fused_equals_eager(name, dtype):
 def test_cuda_fused_16bit_with_state_dtype(name):
     cls, kw = KW[name]
     extra = dict(param_dtype=torch.bfloat16, dtype=torch.float32, device="cuda")
-    assert_same_run(train(cls, kw, fused=False, **extra), train(cls, kw, fused=True, **extra),
-                    torch.float32)
+    assert_same_run(
+        train(cls, kw, fused=False, **extra), train(cls, kw, fused=True, **extra), torch.float32
+    )

@@ -62,18 +62,25 @@ def check_fused(opt: Any, params: list[Tensor]) -> None:
     if getattr(opt, "_fused_rule", None) not in _RULES:
         raise ValueError(f"Invalid fused value: True ({name} has no fused update)")
     if not torch._dynamo.is_dynamo_supported():
-        raise RuntimeError(f"{name}(fused=True) needs torch.compile, which this Python/torch "
-                           "build does not support: use fused=False")
+        raise RuntimeError(
+            f"{name}(fused=True) needs torch.compile, which this Python/torch "
+            "build does not support: use fused=False"
+        )
     kinds = {p.device.type for p in params}
     if "cpu" in kinds and not _compiler_available():
-        raise RuntimeError(f"{name}(fused=True) on CPU compiles a C++ kernel, and no C++ compiler "
-                           "was found (install g++ or clang, or set CXX): use fused=False")
+        raise RuntimeError(
+            f"{name}(fused=True) on CPU compiles a C++ kernel, and no C++ compiler "
+            "was found (install g++ or clang, or set CXX): use fused=False"
+        )
     if "cuda" in kinds and not _triton_available():
-        raise RuntimeError(f"{name}(fused=True) on CUDA needs Triton, which is not installed: "
-                           "use fused=False")
+        raise RuntimeError(
+            f"{name}(fused=True) on CUDA needs Triton, which is not installed: use fused=False"
+        )
     if any(hasattr(p, "to_local") for p in params):
-        raise ValueError(f"Invalid fused value: True ({name}: DTensor/FSDP2 parameters take the "
-                         "eager path, use fused=False)")
+        raise ValueError(
+            f"Invalid fused value: True ({name}: DTensor/FSDP2 parameters take the "
+            "eager path, use fused=False)"
+        )
 
 
 # -- compiled functions ---------------------------------------------------------------------------
@@ -92,8 +99,25 @@ def _lerp(start: Tensor, end: Tensor, w: Tensor, w_minus_1: Tensor, small: bool)
     return start + w * (end - start) if small else end + w_minus_1 * (end - start)
 
 
-def _entropy_kernel(ys, grads, xs, means, bufs, noise, outs, s, first, wd, coupled, mom, nesterov,
-                    w_small, noisy, a_mode, out_idx):
+def _entropy_kernel(
+    ys,
+    grads,
+    xs,
+    means,
+    bufs,
+    noise,
+    outs,
+    s,
+    first,
+    wd,
+    coupled,
+    mom,
+    nesterov,
+    w_small,
+    noisy,
+    a_mode,
+    out_idx,
+):
     wd_c, neg_c, neg_lr, neg_k, w, w1, std, alpha, alpha1 = s
     for i in range(len(ys)):
         y = ys[i]
@@ -108,7 +132,9 @@ def _entropy_kernel(ys, grads, xs, means, bufs, noise, outs, s, first, wd, coupl
             y = y + neg_lr * d
         if noisy:
             y = y + std * noise[i]
-        if a_mode == 2:  # alpha = 1 (ProxSGD): lerp's ``y + 0 * (y - mu)`` is y, the old mean unread
+        if (
+            a_mode == 2
+        ):  # alpha = 1 (ProxSGD): lerp's ``y + 0 * (y - mu)`` is y, the old mean unread
             means[i].copy_(y)
         else:
             means[i].copy_(_lerp(xs[i] if first else means[i], y, alpha, alpha1, a_mode == 0))
@@ -175,7 +201,9 @@ def _apply_kernel(ds, bufs, xs, outs, s, mom, nesterov, out_idx):
 # -- plumbing ---------------------------------------------------------------------------------------
 def _scalars(dtype: torch.dtype, *values: float) -> tuple[Tensor, ...]:
     """0-d CPU tensors (in the arithmetic's dtype, as eager casts its alphas): no recompiles."""
-    return torch.tensor(values, dtype=torch.float64 if dtype == torch.float64 else torch.float32).unbind()
+    return torch.tensor(
+        values, dtype=torch.float64 if dtype == torch.float64 else torch.float32
+    ).unbind()
 
 
 def _parts(tensors: list[Tensor]) -> list[list[int]]:
@@ -186,8 +214,15 @@ def _parts(tensors: list[Tensor]) -> list[list[int]]:
     return list(parts.values())
 
 
-def _run(fn: Callable, lists: list[list[Tensor]], outs: list[Tensor], write: bool,
-         values: tuple[float, ...], flags: tuple, src: int = 0) -> list[Tensor]:
+def _run(
+    fn: Callable,
+    lists: list[list[Tensor]],
+    outs: list[Tensor],
+    write: bool,
+    values: tuple[float, ...],
+    flags: tuple,
+    src: int = 0,
+) -> list[Tensor]:
     """Call ``fn`` once per (device, dtype) part; ``lists[0]`` sets the split.
 
     ``outs``: the chain's parameters, written from ``lists[src]`` where they are separate tensors
@@ -203,8 +238,11 @@ def _run(fn: Callable, lists: list[list[Tensor]], outs: list[Tensor], write: boo
         # one code object per list length and dtype too: dynamo's recompile limit (8 per code
         # object, a hard error under fullgraph) is then only met by shapes, made dynamic at the second
         key = flags + (out_idx, len(idx), ref[0].dtype, ref[0].device.type)
-        results.append(_compiled(fn, key)(*sub, sub_outs, s, *flags, out_idx)
-                       if fn is not _direction_kernel else _compiled(fn, key)(*sub, s, *flags))
+        results.append(
+            _compiled(fn, key)(*sub, sub_outs, s, *flags, out_idx)
+            if fn is not _direction_kernel
+            else _compiled(fn, key)(*sub, s, *flags)
+        )
     return results
 
 
@@ -222,14 +260,30 @@ def _consume_entropy(opt: Any, chain: Any, write: bool) -> None:
     wd_c = wd if first else wd + c
     neg_k = -lr_in * nu / (1.0 - nu) if nesterov else -lr_in / (1.0 - nu)
     values = (wd_c, -c, -lr_in, neg_k, 1.0 - nu, (1.0 - nu) - 1.0, std, alpha, alpha - 1.0)
-    flags = (first, bool(wd_c), not first and bool(c), bool(nu), nesterov, 1.0 - nu < 0.5, noisy,
-             0 if alpha < 0.5 else (2 if alpha == 1.0 else 1))
-    lists = [chain.points, chain.grads, chain.anchors, opt._buffers_for(chain.params, "inner_mean"),
-             opt._buffers_for(chain.params, "inner_momentum_buffer") if nu else [], noise]
+    flags = (
+        first,
+        bool(wd_c),
+        not first and bool(c),
+        bool(nu),
+        nesterov,
+        1.0 - nu < 0.5,
+        noisy,
+        0 if alpha < 0.5 else (2 if alpha == 1.0 else 1),
+    )
+    lists = [
+        chain.points,
+        chain.grads,
+        chain.anchors,
+        opt._buffers_for(chain.params, "inner_mean"),
+        opt._buffers_for(chain.params, "inner_momentum_buffer") if nu else [],
+        noise,
+    ]
     _run(_entropy_kernel, lists, chain.params, write, values, flags)
     if opt.telemetry:
         if noisy:
-            opt._tele["noise_sq"] = opt._tele.get("noise_sq", 0.0) + std**2 * chain.ops.sum_of_squares(noise)
+            opt._tele["noise_sq"] = opt._tele.get(
+                "noise_sq", 0.0
+            ) + std**2 * chain.ops.sum_of_squares(noise)
         opt._record_chain_distance(chain)
 
 
@@ -239,7 +293,12 @@ def _consume_hj(opt: Any, chain: Any, write: bool) -> None:
     move = chain.index < group["L"]
     values = (wd, theta, theta - 1.0, -1.0 / chain.coupling)
     flags = (first, bool(wd), theta < 0.5, move)
-    lists = [chain.points, chain.grads, chain.anchors, opt._buffers_for(chain.params, "hj_direction")]
+    lists = [
+        chain.points,
+        chain.grads,
+        chain.anchors,
+        opt._buffers_for(chain.params, "hj_direction"),
+    ]
     _run(_hj_kernel, lists, chain.params, write and move, values, flags)
     if move and opt.telemetry:
         opt._record_chain_distance(chain)
@@ -254,7 +313,12 @@ def _consume_heat(opt: Any, chain: Any, write: bool) -> None:
         if opt.telemetry:
             opt._tele["noise_sq"] += std**2 * chain.ops.sum_of_squares(chain.points)
     accumulate = 0 if index == 0 else (1 if index == 1 else 2)
-    lists = [chain.points, chain.grads, chain.anchors, opt._buffers_for(chain.params, "heat_grad_sum")]
+    lists = [
+        chain.points,
+        chain.grads,
+        chain.anchors,
+        opt._buffers_for(chain.params, "heat_grad_sum"),
+    ]
     _run(_heat_kernel, lists, chain.params, write and move, (std,), (accumulate, move))
 
 
@@ -288,8 +352,14 @@ def fused_direction(opt: Any, chain: Any) -> tuple[list[Tensor], Tensor | None]:
         wd, scale = group["weight_decay"], True
     write = sub or scale or bool(wd) or rho > 0
     flags = (sub, scale, bool(wd), rho > 0, write)
-    oks = _run(_direction_kernel, [outs, base, chain.anchors, ags], outs, False,
-               (1.0 / max(L, 1), wd, rho), flags)
+    oks = _run(
+        _direction_kernel,
+        [outs, base, chain.anchors, ags],
+        outs,
+        False,
+        (1.0 / max(L, 1), wd, rho),
+        flags,
+    )
     ok = oks[0] if len(oks) == 1 else torch.stack([o.to(oks[0].device) for o in oks]).all()
     return (outs if write else base), ok
 
