@@ -1,6 +1,6 @@
 """Time per gradient evaluation of the fused relaxation optimizers against torch's SGD, same run.
 
-Each method trains a paper model (mnistfc: 1.87 M weights; lenet: 0.43 M) at batch 128 in train
+Each method trains a paper model (mnistfc: 1.87 M weights; lenet: 0.13 M) at batch 128 in train
 mode on random MNIST-shaped data; methods are timed in alternation, round after round, and the
 script prints the median over rounds of each method's time per gradient evaluation divided by a
 baseline's in the same round.  Baselines:
@@ -16,10 +16,13 @@ baseline's in the same round.  Baselines:
 ``--step-only`` times the optimizer alone: the closure returns a stored loss and leaves one
 stored gradient in ``.grad`` (no forward or backward), so the ratios are those of the steps.
 ``--draw`` adds a second table: a noise draw inside the compiled update (inductor's RNG from a seed
-and an offset) against the eager ``normal_`` draw that the fused path uses, on the weights alone.
+and an offset, and the Philox draw of ``optim/_philox.py``) against the eager ``normal_`` draw that
+the fused path uses, on the weights alone.  ``--kernel-noise`` adds the noisy methods with the
+in-kernel Philox draw (``_fused_noise = "kernel"``) and prints, per gradient evaluation, their
+time over the same method drawing with ``normal_``: below 1 favours the in-kernel draw.
 
 Usage:  python benchmarks/fused_overhead.py [--model mnistfc|lenet] [--threads 1] [--rounds 9]
-        [--evals 40] [--device cpu|cuda] [--eager] [--step-only] [--draw]
+        [--evals 40] [--device cpu|cuda] [--eager] [--step-only] [--draw] [--kernel-noise]
 """
 
 from __future__ import annotations
@@ -31,10 +34,23 @@ import time
 import torch
 
 from deeprelax.experiments.models import build_model
-from deeprelax.optim import HJ, EntropySGD, Heat, ProxSGD
+from deeprelax.optim import HJ, EntropySGD, Heat, ProxSGD, _philox
+
+KERNEL_NOISE = " kernel-noise"
 
 
-def make_methods(L: int, eager: bool):
+def kernel_noise(make):
+    """The same constructor, the optimizer drawing its noise inside the compiled update."""
+
+    def build(ps):
+        opt = make(ps)
+        opt._fused_noise = "kernel"
+        return opt
+
+    return build
+
+
+def make_methods(L: int, eager: bool, kernel: bool = False):
     def sgd(**kw):
         return lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9, nesterov=True, **kw)
 
@@ -62,6 +78,9 @@ def make_methods(L: int, eager: bool):
                 f"heat{tag}": lambda ps, f=fused: Heat(ps, lr=0.01, L=L - 1, gamma=1e6, fused=f),
             }
         )
+    if kernel:
+        for name in ("entropy-sgd", "heat"):
+            methods[name + KERNEL_NOISE] = kernel_noise(methods[name])
     return methods
 
 
@@ -131,8 +150,16 @@ def draw_table(device: torch.device, rounds: int) -> None:
         for y in ys:
             y.copy_(y + std * torch.randn_like(y))
 
+    def philox_add_(ys, std, k0, k1, offsets):
+        for y, offset in zip(ys, offsets):
+            y.copy_(y + std * _philox.normal(y, k0, k1, offset))
+
     add_c, draw_c = torch.compile(add_, fullgraph=True), torch.compile(draw_add_, fullgraph=True)
+    philox_c = torch.compile(philox_add_, fullgraph=True)
     std = torch.tensor(1e-3)
+    k0, k1 = torch.tensor(_philox.split_seed(12345), dtype=torch.int64).unbind()
+    starts = torch.tensor([0] + [y.numel() for y in ys[:-1]], dtype=torch.int64).cumsum(0)
+    offsets = list(starts.unbind())
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def eager_draw():
@@ -143,11 +170,15 @@ def draw_table(device: torch.device, rounds: int) -> None:
     def fused_draw():
         draw_c(ys, std)
 
-    times = {"normal_ + fused add": [], "in-kernel randn": []}
-    for fn in (eager_draw, fused_draw):
+    def philox_draw():
+        philox_c(ys, std, k0, k1, offsets)
+
+    times = {"normal_ + fused add": [], "in-kernel randn": [], "in-kernel philox": []}
+    fns = (eager_draw, fused_draw, philox_draw)
+    for fn in fns:
         fn()
     for _ in range(rounds):
-        for name, fn in zip(times, (eager_draw, fused_draw)):
+        for name, fn in zip(times, fns):
             sync()
             start = time.perf_counter()
             for _ in range(20):
@@ -175,6 +206,11 @@ def main() -> None:
     )
     parser.add_argument("--step-only", action="store_true", help="time the optimizer step alone")
     parser.add_argument("--draw", action="store_true", help="also time an in-kernel noise draw")
+    parser.add_argument(
+        "--kernel-noise",
+        action="store_true",
+        help="also time the noisy methods with the in-kernel Philox draw",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -182,7 +218,7 @@ def main() -> None:
     torch.manual_seed(0)
     data = torch.rand(4096, 1, 28, 28, device=device)
     labels = torch.randint(0, 10, (4096,), device=device)
-    methods = make_methods(args.L, args.eager)
+    methods = make_methods(args.L, args.eager, args.kernel_noise)
     setups = {
         name: Setup(name, make, args.model, device, data, labels, args.step_only)
         for name, make in methods.items()
@@ -219,6 +255,13 @@ def main() -> None:
         print(
             f"{name:<28}{ms:9.2f}{ratio(name, 'sgd-fused'):10.3f}{ratio(name, 'sgd-foreach'):11.3f}"
             f"{ratio(name, base):10.3f}{share(name):11.1%}   {base}"
+        )
+    if args.kernel_noise:
+        print(
+            "in-kernel Philox draw vs normal_, per gradient evaluation of the same fused method: "
+            + ", ".join(
+                f"{name} {ratio(name + KERNEL_NOISE, name):.3f}" for name in ("entropy-sgd", "heat")
+            )
         )
     if args.draw:
         print("noise draw + add on mnistfc's weights (ratio to normal_ + fused add)")

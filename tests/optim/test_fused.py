@@ -17,7 +17,7 @@ import os
 import pytest
 import torch
 
-from deeprelax.optim import HJ, EntropySGD, Heat, ProxSGD, _fused
+from deeprelax.optim import HJ, EntropySGD, Heat, ProxSGD, _fused, _philox
 
 from .helpers import OPTIMIZERS, Problem, params_of
 
@@ -323,3 +323,133 @@ def test_cuda_fused_16bit_with_state_dtype(name):
     assert_same_run(
         train(cls, kw, fused=False, **extra), train(cls, kw, fused=True, **extra), torch.float32
     )
+
+
+# -- the in-kernel (Philox) noise draw: off by default, compared with eager draws of that stream ---------
+def use_philox_eagerly(opt):
+    """Make an eager optimizer fill its noise from the stream the fused kernels draw in-kernel."""
+    stream = {}
+
+    def normal_(chain, tensors):
+        if not stream:
+            gen = opt._rng(tensors[0].device)
+            seed = int(torch.randint(0, 2**63 - 1, (1,), generator=gen, device=gen.device).item())
+            stream.update(seed=seed, offset=0)
+        k = [torch.tensor(w, dtype=torch.int64) for w in _philox.split_seed(stream["seed"])]
+        for t in tensors:
+            t.copy_(_philox.normal(t, *k, torch.tensor(stream["offset"], dtype=torch.int64)))
+            stream["offset"] += t.numel()
+
+    opt._normal_ = normal_
+    return stream
+
+
+def kernel_noise_run(name, *, fused, device="cpu"):
+    """Three outer steps, closure-free: fused with the in-kernel draw, or eager drawing that stream."""
+    cls, kw = KW[name]
+    prob = Problem()
+    prob.X, prob.Y = prob.X.to(device), prob.Y.to(device)
+    model = prob.model().to(device)
+    opt = cls(
+        model.parameters(),
+        **kw,
+        fused=fused,
+        closure_free=True,
+        generator=torch.Generator(device=device).manual_seed(7),
+    )
+    stream = None
+    if fused:
+        opt._fused_noise = "kernel"
+    else:
+        stream = use_philox_eagerly(opt)
+    closure = prob.closure(model, opt, prob.batches())
+    for _ in range(3 * opt.evals_per_step):
+        closure()
+        opt.step()
+    return model, opt, stream
+
+
+def test_an_unknown_noise_source_is_an_error():
+    cls, kw = KW["entropy_sgd"]
+    prob = Problem()
+    model = prob.model()
+    opt = cls(model.parameters(), **kw, fused=True)
+    opt._fused_noise = "gpu"
+    with pytest.raises(ValueError, match="Invalid fused noise source: 'gpu'"):
+        opt.step(prob.closure(model, opt, prob.batches()))
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize("name", ["entropy_sgd", "heat"])
+def test_in_kernel_noise_equals_eager_draws_of_the_same_stream(name):
+    (m1, _, stream), (m2, o2, _) = (
+        kernel_noise_run(name, fused=False),
+        kernel_noise_run(name, fused=True),
+    )
+    assert_close(params_of(m1), params_of(m2), torch.float64)
+    saved = o2.state_dict()["state"][0]["fused_noise"]
+    assert saved == {"seed": stream["seed"], "offset": stream["offset"]}
+    draws = 3 * (o2.evals_per_step if name == "entropy_sgd" else o2.param_groups[0]["L"])
+    assert saved["offset"] == draws * sum(p.numel() for p in m2.parameters())
+
+
+@pytest.mark.compile
+def test_in_kernel_noise_resumes_from_the_state_dict():
+    """Save two evaluations into an outer step; a fresh optimizer (another generator seed) loads it
+    and continues the identical Philox stream: bit-equal to the uninterrupted run."""
+    cls, kw = KW["entropy_sgd"]
+    prob = Problem()
+    model = prob.model()
+    opt = cls(
+        model.parameters(),
+        **kw,
+        fused=True,
+        closure_free=True,
+        generator=torch.Generator().manual_seed(7),
+    )
+    opt._fused_noise = "kernel"
+    stream = prob.batches()
+    closure = prob.closure(model, opt, stream)
+    for _ in range(opt.evals_per_step + 2):
+        closure()
+        opt.step()
+    saved = (
+        copy.deepcopy(model.state_dict()),
+        copy.deepcopy(opt.state_dict()),
+        copy.deepcopy(stream),
+    )
+    for _ in range(2 * opt.evals_per_step):
+        closure()
+        opt.step()
+    model2 = prob.model(seed=5)
+    opt2 = cls(
+        model2.parameters(),
+        **kw,
+        fused=True,
+        closure_free=True,
+        generator=torch.Generator().manual_seed(99),
+    )
+    opt2._fused_noise = "kernel"
+    model2.load_state_dict(saved[0])
+    opt2.load_state_dict(saved[1])
+    closure2 = prob.closure(model2, opt2, saved[2])
+    for _ in range(2 * opt.evals_per_step):
+        closure2()
+        opt2.step()
+    for a, b in zip(params_of(model), params_of(model2)):
+        assert torch.equal(a, b)
+    assert (
+        opt.state_dict()["state"][0]["fused_noise"] == opt2.state_dict()["state"][0]["fused_noise"]
+    )
+
+
+@pytest.mark.cuda
+@pytest.mark.compile
+@CUDA
+@pytest.mark.parametrize("name", ["entropy_sgd", "heat"])
+def test_cuda_in_kernel_noise_equals_eager_draws_of_the_same_stream(name):
+    (m1, _, _), (m2, _, _) = (
+        kernel_noise_run(name, fused=False, device="cuda"),
+        kernel_noise_run(name, fused=True, device="cuda"),
+    )
+    assert_close(params_of(m1), params_of(m2), torch.float64)

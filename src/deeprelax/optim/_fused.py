@@ -11,8 +11,11 @@ Per chain the tensors are split by (device, state dtype); each part is one call.
 change during training (coupling under scoping, learning rates under a scheduler) enter as 0-d
 CPU tensors, never as Python floats, so they cause no recompiles; the flags that select a formula
 (first evaluation, momentum, noise, which parameters are 16-bit) are Python constants, and each
-combination gets its own compiled function (no shared recompile limit).  Gaussian noise is drawn
-eagerly from the optimizer's generator, in the eager order, so the stream is the eager one.
+combination gets its own compiled function (no shared recompile limit).
+
+Gaussian noise is drawn eagerly from the optimizer's generator, in the eager order, so the stream
+is the eager one: the default everywhere.  The in-kernel draw from a counter-based generator
+(:mod:`~deeprelax.optim._philox`, off by default, see its ``NOISE_SOURCE``) reads no noise buffer.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from deeprelax.optim import _philox
 from deeprelax.optim._validate import uses_nesterov
 
 __all__ = ["check_fused", "fused_apply", "fused_consume", "fused_direction"]
@@ -118,7 +122,8 @@ def _entropy_kernel(
     a_mode,
     out_idx,
 ):
-    wd_c, neg_c, neg_lr, neg_k, w, w1, std, alpha, alpha1 = s
+    """``noisy``: 0 none, 1 ``noise`` holds the draws, 2 ``noise`` holds Philox offsets (key in s)."""
+    wd_c, neg_c, neg_lr, neg_k, w, w1, std, alpha, alpha1 = s[:9]
     for i in range(len(ys)):
         y = ys[i]
         d = grads[i] + wd_c * y if wd else grads[i]
@@ -130,11 +135,12 @@ def _entropy_kernel(
             y = y + neg_lr * d + neg_k * b if nesterov else y + neg_k * b
         else:
             y = y + neg_lr * d
-        if noisy:
+        if noisy == 1:
             y = y + std * noise[i]
-        if (
-            a_mode == 2
-        ):  # alpha = 1 (ProxSGD): lerp's ``y + 0 * (y - mu)`` is y, the old mean unread
+        elif noisy == 2:
+            y = y + std * _philox.normal(y, s[9], s[10], noise[i])
+        # alpha = 1 (ProxSGD): lerp's ``y + 0 * (y - mu)`` is y, the old mean unread
+        if a_mode == 2:
             means[i].copy_(y)
         else:
             means[i].copy_(_lerp(xs[i] if first else means[i], y, alpha, alpha1, a_mode == 0))
@@ -155,15 +161,17 @@ def _hj_kernel(ys, grads, xs, pvec, outs, s, first, wd, th_small, move, out_idx)
         outs[j].copy_(ys[i])
 
 
-def _heat_kernel(ys, grads, xs, totals, outs, s, accumulate, move, out_idx):
-    (std,) = s
+def _heat_kernel(ys, grads, xs, totals, noise, outs, s, accumulate, move, draw, out_idx):
+    """``draw``: the noise is drawn here from the Philox offsets ``noise`` (else it is in ``ys``)."""
+    std = s[0]
     for i in range(len(ys)):
         if accumulate == 1:
             totals[i].copy_(grads[i])
         elif accumulate == 2:
             totals[i].copy_(totals[i] + grads[i])
         if move:
-            ys[i].copy_(ys[i] * std + xs[i])
+            z = _philox.normal(ys[i], s[1], s[2], noise[i]) if draw else ys[i]
+            ys[i].copy_(z * std + xs[i])
     for j, i in enumerate(out_idx):
         outs[j].copy_(ys[i])
 
@@ -222,11 +230,13 @@ def _run(
     values: tuple[float, ...],
     flags: tuple,
     src: int = 0,
+    rng_key: tuple = (),
 ) -> list[Tensor]:
     """Call ``fn`` once per (device, dtype) part; ``lists[0]`` sets the split.
 
     ``outs``: the chain's parameters, written from ``lists[src]`` where they are separate tensors
-    (16-bit) and ``write`` is set.  Returns what each call returned, in part order.
+    (16-bit) and ``write`` is set.  ``rng_key``: a Philox key (two 0-d int64 tensors) appended to the
+    scalars.  Returns what each call returned, in part order.
     """
     results = []
     for idx in _parts(lists[0]):
@@ -234,7 +244,7 @@ def _run(
         ref = sub[0]
         out_idx = tuple(j for j, i in enumerate(idx) if write and outs[i] is not lists[src][i])
         sub_outs = [outs[idx[j]] for j in out_idx]
-        s = _scalars(ref[0].dtype, *values)
+        s = _scalars(ref[0].dtype, *values) + tuple(rng_key)
         # one code object per list length and dtype too: dynamo's recompile limit (8 per code
         # object, a hard error under fullgraph) is then only met by shapes, made dynamic at the second
         key = flags + (out_idx, len(idx), ref[0].dtype, ref[0].device.type)
@@ -254,8 +264,9 @@ def _consume_entropy(opt: Any, chain: Any, write: bool) -> None:
     nesterov = uses_nesterov(group["nesterov"], nu)
     std = math.sqrt(2.0 * lr_in) * group["noise"]
     noisy = group["noise"] > 0
-    noise = opt.work("noise", chain.points) if noisy else []
-    if noisy:
+    key, noise = _philox.kernel_draw(opt, chain.points) if noisy else ((), [])
+    if noisy and not key:
+        noise = opt.work("noise", chain.points)
         opt._normal_(chain, noise)
     wd_c = wd if first else wd + c
     neg_k = -lr_in * nu / (1.0 - nu) if nesterov else -lr_in / (1.0 - nu)
@@ -267,7 +278,7 @@ def _consume_entropy(opt: Any, chain: Any, write: bool) -> None:
         bool(nu),
         nesterov,
         1.0 - nu < 0.5,
-        noisy,
+        (2 if key else 1) if noisy else 0,
         0 if alpha < 0.5 else (2 if alpha == 1.0 else 1),
     )
     lists = [
@@ -278,7 +289,7 @@ def _consume_entropy(opt: Any, chain: Any, write: bool) -> None:
         opt._buffers_for(chain.params, "inner_momentum_buffer") if nu else [],
         noise,
     ]
-    _run(_entropy_kernel, lists, chain.params, write, values, flags)
+    _run(_entropy_kernel, lists, chain.params, write, values, flags, rng_key=key)
     if opt.telemetry:
         if noisy:
             opt._tele["noise_sq"] = opt._tele.get(
@@ -308,7 +319,8 @@ def _consume_heat(opt: Any, chain: Any, write: bool) -> None:
     index, L = chain.index, chain.group["L"]
     move = index < L
     std = 1.0 / math.sqrt(chain.coupling)
-    if move:
+    key, offsets = _philox.kernel_draw(opt, chain.points) if move else ((), [])
+    if move and not key:
         opt._normal_(chain, chain.points)
         if opt.telemetry:
             opt._tele["noise_sq"] += std**2 * chain.ops.sum_of_squares(chain.points)
@@ -318,8 +330,17 @@ def _consume_heat(opt: Any, chain: Any, write: bool) -> None:
         chain.grads,
         chain.anchors,
         opt._buffers_for(chain.params, "heat_grad_sum"),
+        offsets,
     ]
-    _run(_heat_kernel, lists, chain.params, write and move, (std,), (accumulate, move))
+    _run(
+        _heat_kernel,
+        lists,
+        chain.params,
+        write and move,
+        (std,),
+        (accumulate, move, bool(key)),
+        rng_key=key,
+    )
 
 
 _RULES = {"entropy": _consume_entropy, "hj": _consume_hj, "heat": _consume_heat}
