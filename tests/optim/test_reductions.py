@@ -288,3 +288,22 @@ def test_rho_zero_is_entropy_sgd_and_rho_adds_the_anchor_gradient():
     for d0, d2, p in zip(outs[0], outs[1], model.parameters()):
         assert d0.abs().max() < 1e-250
         torch.testing.assert_close(d2, 2.0 * p.grad, rtol=1e-12, atol=1e-14)
+
+
+def test_inner_mean_holds_the_chain_mean_after_the_outer_step():
+    # lr = 1, no momentum, L = 1, alpha = 1: x_new = x - (x - mu) = mu, so the state's mean must
+    # equal the new parameter (it held D = x - mu once, a name that lied between outer steps)
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(5, dtype=torch.float64))
+    opt = EntropySGD([w], lr=1.0, momentum=0.0, L=1, gamma=0.5, inner_lr=0.1,
+                     inner_momentum=0.0, noise=0.0, alpha=1.0)  # fmt: skip
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**4).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)
+        torch.testing.assert_close(opt.state[w]["inner_mean"], w.detach(), rtol=0, atol=1e-15)

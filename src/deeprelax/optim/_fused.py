@@ -364,8 +364,8 @@ def fused_direction(opt: Any, chain: Any) -> tuple[list[Tensor], Tensor | None]:
         base, wd = chain.grads, group["weight_decay"]
         outs = opt.work("direction", chain.anchors) if wd else base
     elif opt._fused_rule == "entropy":
-        base = outs = opt._buffers_for(chain.params, "inner_mean")
-        sub = True
+        base, sub = opt._buffers_for(chain.params, "inner_mean"), True
+        outs = opt.work("direction", chain.anchors)  # the eager path's: mu_L stays in the state
     elif opt._fused_rule == "hj":
         base = outs = opt._buffers_for(chain.params, "hj_direction")
     else:

@@ -61,15 +61,6 @@ class ListOps:
             for x, y in zip(xs, ys):
                 x.lerp_(y, weight)
 
-    def sub_from_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
-        """``x <- y - x``."""
-        if self.foreach:
-            torch._foreach_neg_(xs)
-            torch._foreach_add_(xs, ys)
-        else:
-            for x, y in zip(xs, ys):
-                x.neg_().add_(y)
-
     def sum_of_squares(self, xs: list[Tensor]) -> float:
         """Host float (a sync): used by telemetry only."""
         if not xs:

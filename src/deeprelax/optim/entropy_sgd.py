@@ -222,8 +222,9 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
             ops.add_(ys, scaled, alpha=-lr_in / (1.0 - nu))  # m'
 
     def _direction(self, chain: Chain) -> list[Tensor]:
-        # D = x - mu_L, written over the mean's buffer (the next chain restarts it at x): between
-        # outer steps the state "inner_mean" holds the last D, not a mean
-        relaxed_grad = self._buffers_for(chain.params, "inner_mean")
-        chain.ops.sub_from_(relaxed_grad, chain.anchors)
-        return relaxed_grad
+        # D = x - mu_L, in the reusable "direction" work tensors (the coupling's, free here):
+        # the state "inner_mean" keeps the chain's mean mu_L between outer steps
+        mean = self._buffers_for(chain.params, "inner_mean")
+        return chain.ops.add_into(
+            self.work("direction", chain.anchors), chain.anchors, mean, alpha=-1.0
+        )
