@@ -25,6 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write the tables between the <!-- report:begin --> and <!-- report:end --> "
         "lines of this markdown page (e.g. docs/results.md)",
     )
+    p.add_argument(
+        "--landscape-into",
+        help="also write the landscape tables of RESULTS/<model>/<method>/seed<k>/landscape/"
+        "analysis.json between the <!-- landscape:begin --> and <!-- landscape:end --> lines of "
+        "this markdown page (e.g. docs/landscape.md)",
+    )
     p.set_defaults(func=cmd_report)
 
 
@@ -35,6 +41,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.results,
         figures=None if args.no_figures else args.figures or args.results,
         into=args.into,
+        landscape_into=args.landscape_into,
         log=print,
     )
     return 0

@@ -188,20 +188,22 @@ def report_figures(root: str | Path, folder: str | Path) -> list[Path]:
     return paths
 
 
-def write_into_page(page: str | Path, text: str) -> Path:
-    """Replace what lies between the page's ``<!-- report:begin -->`` and ``<!-- report:end -->``
-    markers with ``text``; ``ValueError`` naming the page when the markers are missing."""
+def write_into_page(page: str | Path, text: str, marker: str = "report") -> Path:
+    """Replace what lies between the page's ``<!-- MARKER:begin -->`` and ``<!-- MARKER:end -->``
+    lines (default ``report``) with ``text``; ``ValueError`` naming the page when the markers are
+    missing."""
     page = Path(page)
+    begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
     content = page.read_text() if page.is_file() else ""
     if (
-        content.count(BEGIN) != 1
-        or content.count(END) != 1
-        or content.index(BEGIN) > content.index(END)
+        content.count(begin) != 1
+        or content.count(end) != 1
+        or content.index(begin) > content.index(end)
     ):
-        raise ValueError(f"{page}: needs one {BEGIN} line followed by one {END} line")
-    head, rest = content.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    page.write_text(f"{head}{BEGIN}\n{text.strip()}\n{END}{tail}")
+        raise ValueError(f"{page}: needs one {begin} line followed by one {end} line")
+    head, rest = content.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    page.write_text(f"{head}{begin}\n{text.strip()}\n{end}{tail}")
     return page
 
 
@@ -210,15 +212,27 @@ def report(
     *,
     figures: str | Path | None = None,
     into: str | Path | None = None,
+    landscape_into: str | Path | None = None,
     log=print,
 ) -> tuple[str, list[Path]]:
     """``deeprelax report``: log the tables of ``results`` (:func:`report_markdown`), write them
     into the page ``into`` (:func:`write_into_page`) and draw the figures into the folder
-    ``figures`` (:func:`report_figures`; None: no figures). Returns the tables and figure paths."""
+    ``figures`` (:func:`report_figures`; None: no figures); with ``landscape_into``, also the
+    landscape tables of the committed analysis reports
+    (:func:`~deeprelax.experiments.landscape_report.landscape_markdown`) between that page's
+    ``landscape`` markers. Returns the tables and figure paths."""
     text = report_markdown(results)
     log(text)
     if into:
         log(f"tables written into {write_into_page(into, text)}")
+    if landscape_into:
+        from .landscape_report import landscape_markdown
+
+        landscape = landscape_markdown(results)
+        log(landscape)
+        log(
+            f"landscape tables written into {write_into_page(landscape_into, landscape, 'landscape')}"
+        )
     paths = [] if figures is None else report_figures(results, figures)
     for path in paths:
         log(f"figure: {path}")
