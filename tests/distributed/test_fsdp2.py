@@ -12,8 +12,6 @@ import torch
 from fsdp2_scenarios import battery
 from replica_harness import WorkerError, run_workers
 
-pytest.importorskip("torch.distributed.fsdp")
-
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> list[dict]:
