@@ -1,0 +1,46 @@
+"""scripts/compare_curves.py: the phase-by-phase comparison quoted in docs/results.md."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from test_report import fake_run
+
+from deeprelax.experiments.results import export_runs
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "compare_curves.py"
+
+
+@pytest.fixture(scope="module")
+def compare_curves():
+    spec = importlib.util.spec_from_file_location("compare_curves", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_phases_follow_the_learning_rate_schedule(compare_curves):
+    assert compare_curves.phases("mnistfc", 0.125) == [(0, 25), (25, 100), (100, 150), (150, 200)]
+    assert compare_curves.phases("lenet", 0.0) == [(0, 50), (50, 75), (75, 100)]
+
+
+def test_counts_differences_and_reach_from_committed_results(compare_curves, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    fake_run(runs, "mnistfc", "sgd", 0, [3.0, 2.0, 1.0])
+    fake_run(runs, "mnistfc", "sgd", 1, [3.0, 2.0, 1.2])  # seed mean 3.0, 2.0, 1.1
+    fake_run(runs, "mnistfc", "entropy-sgd", 0, [2.0, 2.5, 0.9])
+    fake_run(runs, "mnistfc", "entropy-sgd", 1, [2.0, 1.5, 1.1])  # seed mean 2.0, 2.0, 1.0
+    export_runs(runs, tmp_path / "results", machine="test", quiet=True)
+    assert compare_curves.main([str(tmp_path / "results")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("mnistfc: entropy-sgd (seeds 42, 43) against sgd (seeds 42, 43)")
+    assert out[1] == (
+        "  EE (0, 25]: ahead at 2 of 3 evaluations, at or below at 3; mean difference -0.367 points"
+    )
+    assert out[2] == "  SGD's error at 3 EE (1.10 %): reached at 3.0 EE"
+    assert len(out) == 3
+
+
+def test_a_missing_results_folder_is_one_line_and_exit_1(compare_curves, tmp_path, capsys):
+    assert compare_curves.main([str(tmp_path / "nothing")]) == 1
+    assert "not a results folder" in capsys.readouterr().err
