@@ -50,8 +50,10 @@ def timed(fn, *args, repeat=1):
 
 
 def bench_1d(sizes, brute_max):
-    print("\n1-D: N, hopf_lax s, brute s, ratio brute/fast, max rel diff | "
-          "cole_hopf s, direct s, ratio, max rel err of u, max |err| of beta u")
+    print(
+        "\n1-D: N, hopf_lax s, brute s, ratio brute/fast, max rel diff | "
+        "cole_hopf s, direct s, ratio, max rel err of u, max |err| of beta u"
+    )
     c_hl = c_ch = None
     for n in sizes:
         x = np.linspace(-3, 3, n)
@@ -70,8 +72,11 @@ def bench_1d(sizes, brute_max):
         else:
             t_b, t_d, mark = c_hl * n**2, c_ch * n**2, "~"
             rng = np.random.default_rng(0)
-            rows = np.unique(np.concatenate([rng.choice(n, 300, replace=False),
-                                             np.linspace(0, n - 1, 100).astype(int)]))
+            rows = np.unique(
+                np.concatenate(
+                    [rng.choice(n, 300, replace=False), np.linspace(0, n - 1, 100).astype(int)]
+                )
+            )
             ub = np.array([np.min(f + ((i - np.arange(n)) * dx) ** 2 / (2 * T)) for i in rows[:40]])
             d_hl = float(np.max(np.abs(u[rows[:40]] - ub) / np.abs(ub)))
             vd = np.full(n, np.nan)
@@ -79,14 +84,18 @@ def bench_1d(sizes, brute_max):
         err_u = float(np.max(np.abs(v[rows] - vd[rows]) / np.abs(vd[rows])))
         err_bu = float(np.max(np.abs(v[rows] - vd[rows]))) * BETA
         under = int(np.sum(BETA * f > 745))
-        print(f"{n:>9d}  {t_hl:8.3f}  {mark}{t_b:10.3g}  {mark}{t_b / t_hl:9.3g}  {d_hl:8.1e} | "
-              f"{t_ch:8.3f}  {mark}{t_d:10.3g}  {mark}{t_d / t_ch:9.3g}  {err_u:8.1e}  {err_bu:8.1e}"
-              f"  ({'all' if not mark else len(rows)} rows checked, {under} with exp(-beta f) = 0)")
+        print(
+            f"{n:>9d}  {t_hl:8.3f}  {mark}{t_b:10.3g}  {mark}{t_b / t_hl:9.3g}  {d_hl:8.1e} | "
+            f"{t_ch:8.3f}  {mark}{t_d:10.3g}  {mark}{t_d / t_ch:9.3g}  {err_u:8.1e}  {err_bu:8.1e}"
+            f"  ({'all' if not mark else len(rows)} rows checked, {under} with exp(-beta f) = 0)"
+        )
 
 
 def bench_2d(sizes, brute_max):
-    print("\n2-D: n x n, hopf_lax s, brute s, ratio, max rel diff | cole_hopf s, direct s, ratio, "
-          "max |err| of beta u")
+    print(
+        "\n2-D: n x n, hopf_lax s, brute s, ratio, max rel diff | cole_hopf s, direct s, ratio, "
+        "max |err| of beta u"
+    )
     c_hl = c_ch = None
     for n in sizes:
         x = np.linspace(-3, 3, n)
@@ -108,8 +117,10 @@ def bench_2d(sizes, brute_max):
         else:
             t_b, t_d, mark = c_hl * n**4, c_ch * n**4, "~"
             d_hl = err = "     n/a"
-        print(f"{n:>5d}^2  {t_hl:8.3f}  {mark}{t_b:10.3g}  {mark}{t_b / t_hl:9.3g}  {d_hl} | "
-              f"{t_ch:8.3f}  {mark}{t_d:10.3g}  {mark}{t_d / t_ch:9.3g}  {err}")
+        print(
+            f"{n:>5d}^2  {t_hl:8.3f}  {mark}{t_b:10.3g}  {mark}{t_b / t_hl:9.3g}  {d_hl} | "
+            f"{t_ch:8.3f}  {mark}{t_d:10.3g}  {mark}{t_d / t_ch:9.3g}  {err}"
+        )
 
 
 def _direct_2d(F, dx):
@@ -164,8 +175,10 @@ def cpu_timed(fn, *args):
 
 
 def bench_classes(n):
-    print(f"\nLandscape classes, N = {n}; cole_hopf: wall s, CPU s, ratio of CPU to the smooth "
-          "class, worst relative error of the partition sum (300 rows checked)")
+    print(
+        f"\nLandscape classes, N = {n}; cole_hopf: wall s, CPU s, ratio of CPU to the smooth "
+        "class, worst relative error of the partition sum (300 rows checked)"
+    )
     rng = np.random.default_rng(1)
     lands = landscapes(n)
     for sigma in SIGMAS:
@@ -176,14 +189,18 @@ def bench_classes(n):
             base = cpu if base is None else base
             rows = check_rows(f, 300, rng)
             err = float(np.max(np.abs(u[rows] - cole_hopf_direct(f, 1.0, t, beta, rows)))) * beta
-            print(f"  sigma {sigma:>6g}  {name:22s} bf range {beta * np.ptp(f):7.3g}  "
-                  f"{wall:6.3f}  {cpu:6.3f}  x{cpu / base:5.2f}  {err:8.1e}"
-                  f"  ({int(np.sum(beta * f > 745))} points with exp(-beta f) = 0)")
+            print(
+                f"  sigma {sigma:>6g}  {name:22s} bf range {beta * np.ptp(f):7.3g}  "
+                f"{wall:6.3f}  {cpu:6.3f}  x{cpu / base:5.2f}  {err:8.1e}"
+                f"  ({int(np.sum(beta * f > 745))} points with exp(-beta f) = 0)"
+            )
 
 
 def bench_classes_hl_heat(n):
-    print(f"\nSame classes, N = {n}: hopf_lax(beta f, 1, sigma^2) CPU s, ratio to smooth, max rel "
-          "diff vs brute (40 rows) | heat(f, 1, sigma^2) CPU s, ratio, max err / max|f| (40 rows)")
+    print(
+        f"\nSame classes, N = {n}: hopf_lax(beta f, 1, sigma^2) CPU s, ratio to smooth, max rel "
+        "diff vs brute (40 rows) | heat(f, 1, sigma^2) CPU s, ratio, max err / max|f| (40 rows)"
+    )
     rng = np.random.default_rng(2)
     j = np.arange(n)
     for sigma in SIGMAS:
@@ -199,14 +216,18 @@ def bench_classes_hl_heat(n):
             vb = np.exp(-d2 / (2 * sigma**2)) @ f / np.sqrt(2 * np.pi * sigma**2)
             e_hl = float(np.max(np.abs(u[rows] - ub) / np.maximum(np.abs(ub), 1e-300)))
             e_h = float(np.max(np.abs(v[rows] - vb))) / float(np.max(np.abs(f)))
-            print(f"  sigma {sigma:>6g}  {name:22s} {c_hl:6.3f}  x{c_hl / base[0]:5.2f}  "
-                  f"{e_hl:8.1e} | {c_h:6.3f}  x{c_h / base[1]:5.2f}  {e_h:8.1e}")
+            print(
+                f"  sigma {sigma:>6g}  {name:22s} {c_hl:6.3f}  x{c_hl / base[0]:5.2f}  "
+                f"{e_hl:8.1e} | {c_h:6.3f}  x{c_h / base[1]:5.2f}  {e_h:8.1e}"
+            )
 
 
 def bench_2d_classes(n):
-    print(f"\n2-D classes, {n}^2: cole_hopf wall s, CPU s, ratio to smooth, worst relative error "
-          "of the partition sum at 30 points (2-D direct quadrature) | hopf_lax(f, dx, t) CPU s, "
-          "ratio, max |diff| / max |f| vs brute force at the same points")
+    print(
+        f"\n2-D classes, {n}^2: cole_hopf wall s, CPU s, ratio to smooth, worst relative error "
+        "of the partition sum at 30 points (2-D direct quadrature) | hopf_lax(f, dx, t) CPU s, "
+        "ratio, max |diff| / max |f| vs brute force at the same points"
+    )
     rng = np.random.default_rng(3)
     x = np.linspace(-3, 3, n)
     dx = x[1] - x[0]
@@ -214,9 +235,12 @@ def bench_2d_classes(n):
     smooth = f1(X1) + 0.5 * f1(X2) + np.cos(X1 * X2)
     walk = np.cumsum(np.cumsum(rng.normal(size=(n, n)), 0), 1) / n
     noise = rng.random((n, n))
-    cases = [("smooth (test function)", smooth, BETA, T), ("smooth + 2-D walk", smooth + walk * 0.3,
-             BETA, T), ("2-D walk, bf 1e4, s 3", walk, 1e4 / np.ptp(walk), 1e4 / np.ptp(walk) * (3 *
-             dx) ** 2), ("noise, bf 1e4, s 20", noise, 1e4, 1e4 * (20 * dx) ** 2)]
+    cases = [
+        ("smooth (test function)", smooth, BETA, T),
+        ("smooth + 2-D walk", smooth + walk * 0.3, BETA, T),
+        ("2-D walk, bf 1e4, s 3", walk, 1e4 / np.ptp(walk), 1e4 / np.ptp(walk) * (3 * dx) ** 2),
+        ("noise, bf 1e4, s 20", noise, 1e4, 1e4 * (20 * dx) ** 2),
+    ]
     base = None
     for name, F, beta, t in cases:
         wall, cpu, u = cpu_timed(cole_hopf, F, dx, t, beta)
@@ -226,11 +250,17 @@ def bench_2d_classes(n):
         ref = _direct_2d_points(F, dx, t, beta, pts)
         err = float(np.max(np.abs(u.ravel()[pts] - ref))) * beta
         i1, i2 = np.divmod(pts, n)
-        hb = np.array([np.min(F + (((x - x[p]) ** 2)[:, None] + ((x - x[q]) ** 2)[None, :]) / (2 * t))
-                       for p, q in zip(i1, i2)])
+        hb = np.array(
+            [
+                np.min(F + (((x - x[p]) ** 2)[:, None] + ((x - x[q]) ** 2)[None, :]) / (2 * t))
+                for p, q in zip(i1, i2)
+            ]
+        )
         e_hl = float(np.max(np.abs(h.ravel()[pts] - hb))) / float(np.max(np.abs(F)))
-        print(f"  {name:24s} sigma {np.sqrt(t / beta) / dx:6.3g} steps  {wall:6.3f}  {cpu:6.3f}  "
-              f"x{cpu / base[0]:5.2f}  {err:8.1e} | {c_hl:6.3f}  x{c_hl / base[1]:5.2f}  {e_hl:8.1e}")
+        print(
+            f"  {name:24s} sigma {np.sqrt(t / beta) / dx:6.3g} steps  {wall:6.3f}  {cpu:6.3f}  "
+            f"x{cpu / base[0]:5.2f}  {err:8.1e} | {c_hl:6.3f}  x{c_hl / base[1]:5.2f}  {e_hl:8.1e}"
+        )
 
 
 def _direct_2d_points(F, dx, t, beta, pts):
@@ -252,9 +282,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only")
     args = ap.parse_args()
-    print(f"deeprelax.pde speed; {os.cpu_count()} CPUs visible, OMP_NUM_THREADS="
-          f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, load average {os.getloadavg()[0]:.1f} "
-          "at start")
+    print(
+        f"deeprelax.pde speed; {os.cpu_count()} CPUs visible, OMP_NUM_THREADS="
+        f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, load average {os.getloadavg()[0]:.1f} "
+        "at start"
+    )
     n_cls, n_2d = (10**5, 256) if args.quick else (10**6, 2048)
     bench_classes(n_cls)
     bench_classes_hl_heat(n_cls)

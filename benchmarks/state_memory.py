@@ -57,8 +57,12 @@ print(json.dumps({"state": state, "params": params, "peak": peak}))
 
 
 def measure(device: str, dtype: str, steps: int, make: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, device, dtype, str(steps), make],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, device, dtype, str(steps), make],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> float:
     torch.manual_seed(0)
     inputs = torch.randn(2048, 20, device=device)
     targets = (inputs[:, :10].sum(1) > 0).long()
-    model = torch.nn.Sequential(torch.nn.Linear(20, 64), torch.nn.ReLU(), torch.nn.Linear(64, 2)).to(device)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(20, 64), torch.nn.ReLU(), torch.nn.Linear(64, 2)
+    ).to(device)
     opt = EntropySGD(model.parameters(), lr=0.5, L=10, gamma=0.03, closure_free=True)
     scaler = torch.amp.GradScaler(device.type)
     loss_at_anchor = float("nan")
@@ -41,8 +43,10 @@ def main(argv: list[str] | None = None) -> float:
         scaler.update()
     with torch.no_grad():
         error = (model(inputs).argmax(1) != targets).float().mean().item() * 100
-    print(f"{opt.grad_evals} gradient evaluations, {opt.outer_steps} outer steps, "
-          f"last loss at the anchor {loss_at_anchor:.3f}, training error {error:.1f} %")
+    print(
+        f"{opt.grad_evals} gradient evaluations, {opt.outer_steps} outer steps, "
+        f"last loss at the anchor {loss_at_anchor:.3f}, training error {error:.1f} %"
+    )
     return error
 
 

@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> bool:
     targets = (inputs[:, :10].sum(1) > 0).long()
     mine = torch.arange(rank, len(inputs), world)  # this rank's shard of the data
     model = DDP(nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 2)).to(device))
-    opt = EntropySGD(model.parameters(), lr=0.5, L=5, gamma=0.03, noise=1e-3,
-                     closure_free=True, sync_noise=True)
+    opt = EntropySGD(
+        model.parameters(), lr=0.5, L=5, gamma=0.03, noise=1e-3, closure_free=True, sync_noise=True
+    )
     for _ in range(args.outer_steps * opt.evals_per_step):  # one fresh batch per evaluation
         idx = mine[torch.randint(0, len(mine), (64,))]
         loss = nn.functional.cross_entropy(model(inputs[idx].to(device)), targets[idx].to(device))
@@ -48,8 +49,10 @@ def main(argv: list[str] | None = None) -> bool:
     with torch.no_grad():
         error = (model(inputs.to(device)).argmax(1).cpu() != targets).float().mean().item() * 100
     if rank == 0:
-        print(f"{world} ranks, {opt.grad_evals} gradient evaluations, {opt.outer_steps} outer steps, "
-              f"training error {error:.1f} %, replicas agree: {agree}")
+        print(
+            f"{world} ranks, {opt.grad_evals} gradient evaluations, {opt.outer_steps} outer steps, "
+            f"training error {error:.1f} %, replicas agree: {agree}"
+        )
     dist.destroy_process_group()
     return agree
 

@@ -37,7 +37,9 @@ def train(model, opt, data, rank: int, world: int, evaluations: range) -> None:
     inputs, targets = data
     device = next(model.parameters()).device
     for i in evaluations:  # one fresh batch per gradient evaluation, its own on each rank
-        idx = torch.randint(0, len(inputs), (64,), generator=torch.Generator().manual_seed(world * i + rank))
+        idx = torch.randint(
+            0, len(inputs), (64,), generator=torch.Generator().manual_seed(world * i + rank)
+        )
         loss = nn.functional.cross_entropy(model(inputs[idx].to(device)), targets[idx].to(device))
         opt.zero_grad()
         loss.backward()  # FSDP2 reduce-scatters the gradient into the shards
@@ -80,8 +82,10 @@ def main(argv: list[str] | None = None) -> bool:
         error = (model2(inputs.to(device)).argmax(1).cpu() != data[1]).float().mean().item() * 100
         opt2.train()
     if rank == 0:
-        print(f"{world} ranks, {opt2.grad_evals} gradient evaluations, {opt2.outer_steps} outer steps, "
-              f"training error at x {error:.1f} %, resumed bit for bit: {resumed}")
+        print(
+            f"{world} ranks, {opt2.grad_evals} gradient evaluations, {opt2.outer_steps} outer steps, "
+            f"training error at x {error:.1f} %, resumed bit for bit: {resumed}"
+        )
     dist.barrier()
     dist.destroy_process_group()
     if scratch is not None:

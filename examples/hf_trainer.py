@@ -55,16 +55,32 @@ def main(argv: list[str] | None = None) -> float:
     constant = torch.optim.lr_scheduler.LambdaLR(opt, lambda evaluation: 1.0)
     with tempfile.TemporaryDirectory() as out:
         targs = transformers.TrainingArguments(
-            output_dir=out, num_train_epochs=args.epochs, per_device_train_batch_size=64,
-            per_device_eval_batch_size=512, use_cpu=True, report_to=[], save_strategy="no",
-            logging_strategy="no", disable_tqdm=True, seed=0, max_grad_norm=0.0)
-        trainer = transformers.Trainer(model=model, args=targs, train_dataset=Data(x[:2048], y[:2048]),
-                                       eval_dataset=Data(x[2048:], y[2048:]), optimizers=(opt, constant))
+            output_dir=out,
+            num_train_epochs=args.epochs,
+            per_device_train_batch_size=64,
+            per_device_eval_batch_size=512,
+            use_cpu=True,
+            report_to=[],
+            save_strategy="no",
+            logging_strategy="no",
+            disable_tqdm=True,
+            seed=0,
+            max_grad_norm=0.0,
+        )
+        trainer = transformers.Trainer(
+            model=model,
+            args=targs,
+            train_dataset=Data(x[:2048], y[:2048]),
+            eval_dataset=Data(x[2048:], y[2048:]),
+            optimizers=(opt, constant),
+        )
         trainer.train()
         metrics = trainer.evaluate()  # at x: the Trainer calls optimizer.eval()
     inner = unwrap(trainer.optimizer)  # trainer.optimizer is accelerate's wrapper
-    print(f"{trainer.state.global_step} Trainer steps = {inner.grad_evals} gradient evaluations, "
-          f"{inner.outer_steps} outer steps, eval loss at x {metrics['eval_loss']:.3f}")
+    print(
+        f"{trainer.state.global_step} Trainer steps = {inner.grad_evals} gradient evaluations, "
+        f"{inner.outer_steps} outer steps, eval loss at x {metrics['eval_loss']:.3f}"
+    )
     return metrics["eval_loss"]
 
 

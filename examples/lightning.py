@@ -49,16 +49,23 @@ def main(argv: list[str] | None = None) -> float:
     train = DataLoader(TensorDataset(x[:2048], y[:2048]), batch_size=64, shuffle=True)
     val = DataLoader(TensorDataset(x[2048:], y[2048:]), batch_size=512)
     model = Classifier()
-    trainer = pl.Trainer(max_epochs=args.epochs, accelerator="cpu", logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False,
-                         callbacks=[RelaxationCallback(bn_loader="train", bn_batches=8)])
+    trainer = pl.Trainer(
+        max_epochs=args.epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[RelaxationCallback(bn_loader="train", bn_batches=8)],
+    )
     trainer.fit(model, train, val)
     opt = unwrap(trainer.optimizers[0])
     error = float(trainer.callback_metrics["val_error"])
-    print(f"{trainer.global_step} Lightning steps = {opt.grad_evals} gradient evaluations, "
-          f"{opt.outer_steps} outer steps, {trainer.current_epoch} effective epochs, "
-          f"validation error at x {error:.1f} %")
+    print(
+        f"{trainer.global_step} Lightning steps = {opt.grad_evals} gradient evaluations, "
+        f"{opt.outer_steps} outer steps, {trainer.current_epoch} effective epochs, "
+        f"validation error at x {error:.1f} %"
+    )
     return error
 
 

@@ -173,6 +173,10 @@ def test_no_page_refers_to_how_the_project_is_organised():
     root = Path(__file__).resolve().parents[1]
     pages = sorted((root / "docs").rglob("*.md")) + [root / "README.md"]
     pattern = re.compile(r"\bissues?\s*#?\d+|\bthe issue\b", re.IGNORECASE)
-    offenders = [f"{p.relative_to(root)}:{i}" for p in pages
-                 for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    offenders = [
+        f"{p.relative_to(root)}:{i}"
+        for p in pages
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert offenders == []

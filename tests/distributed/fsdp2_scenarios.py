@@ -27,8 +27,10 @@ def make_optimizer(model: nn.Module, heat: bool = False, **kw):
         return Heat(model.parameters(), lr=0.1, L=2, gamma=1e2, closure_free=True, **kw)
     options = dict(lr=0.1, L=3, gamma=0.03, noise=1e-2, closure_free=True)
     options.update(kw)
-    groups = [{"params": list(model[0].parameters())},
-              {"params": list(model[2].parameters()), "lr": 0.05}]  # two param groups
+    groups = [
+        {"params": list(model[0].parameters())},
+        {"params": list(model[2].parameters()), "lr": 0.05},
+    ]  # two param groups
     return EntropySGD(groups, **options)
 
 
@@ -86,7 +88,10 @@ def dcp_round_trip(rank: int, path: str) -> tuple[list[torch.Tensor], list[torch
     target = {"model": model_sd, "optim": opt_sd}
     dcp.load(target, checkpoint_id=path)
     set_state_dict(model2, opt2, model_state_dict=target["model"], optim_state_dict=target["optim"])
-    assert opt2.grad_evals == STEPS_BEFORE_SAVE and opt2.inner_index == 1, (opt2.grad_evals, opt2.inner_index)
+    assert opt2.grad_evals == STEPS_BEFORE_SAVE and opt2.inner_index == 1, (
+        opt2.grad_evals,
+        opt2.inner_index,
+    )
     for i in range(STEPS_BEFORE_SAVE, STEPS_BEFORE_SAVE + STEPS_AFTER_SAVE):
         evaluation(model2, opt2, rank, i)
     return uninterrupted, full(model2)
@@ -96,5 +101,10 @@ def battery(rank: int, n: int, path: str) -> dict:
     first = run(rank, 9)
     again = run(rank, 9)
     heat = (run(rank, 6, heat=True), run(rank, 6, heat=True))
-    return {"first": first, "again": again, "noise": noise_only(rank),
-            "dcp": dcp_round_trip(rank, path), "heat": heat}
+    return {
+        "first": first,
+        "again": again,
+        "noise": noise_only(rank),
+        "dcp": dcp_round_trip(rank, path),
+        "heat": heat,
+    }

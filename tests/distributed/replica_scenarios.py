@@ -27,8 +27,13 @@ def batch(rank: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def make_closure(model: torch.nn.Module, opt: torch.optim.Optimizer, rank: int, counter: list[int],
-                 nan_at: int | None = None):
+def make_closure(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    rank: int,
+    counter: list[int],
+    nan_at: int | None = None,
+):
     def closure() -> torch.Tensor:
         opt.zero_grad()
         x, y = batch(rank, counter[0])
@@ -84,8 +89,12 @@ def elastic_reference_is_mean(rank: int, n: int, steps: int = 5) -> dict[str, An
         refs = [torch.empty_like(ref) for _ in range(n)]
         dist.all_gather(refs, ref)
         refs_agree.append(all(torch.equal(refs[0], r) for r in refs))
-    return dict(errors=errors, spreads=spreads, refs_agree=refs_agree,
-                rho_last=opt.rho_at(opt.param_groups[0]))
+    return dict(
+        errors=errors,
+        spreads=spreads,
+        refs_agree=refs_agree,
+        rho_last=opt.rho_at(opt.param_groups[0]),
+    )
 
 
 def elastic_resume(rank: int, steps: int = 6, split: int = 3) -> dict[str, Any]:
@@ -160,8 +169,11 @@ def comm_bytes(rank: int, steps: int = 4) -> dict[str, int]:
     counter = [1]
     for _ in range(steps):
         opt.step(make_closure(model, opt, rank, counter))
-    return dict(calls=COMM_STATS.calls, bytes=COMM_STATS.bytes,
-                numel=sum(p.numel() for p in model.parameters()))
+    return dict(
+        calls=COMM_STATS.calls,
+        bytes=COMM_STATS.bytes,
+        numel=sum(p.numel() for p in model.parameters()),
+    )
 
 
 def error_record(fn, *args, **kwargs) -> Any:
@@ -188,8 +200,19 @@ def elastic_battery(rank: int, n: int) -> dict[str, Any]:
 from deeprelax.optim import EntropySGD  # noqa: E402
 from deeprelax.optim.replica import Parle  # noqa: E402
 
-PARLE_HYPER = dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3, L=3, gamma=0.1,
-                   scoping=0.1, gamma_max=0.15, inner_lr=0.05, inner_momentum=0.5, alpha=0.5)
+PARLE_HYPER = dict(
+    lr=0.05,
+    momentum=0.9,
+    nesterov=True,
+    weight_decay=1e-3,
+    L=3,
+    gamma=0.1,
+    scoping=0.1,
+    gamma_max=0.15,
+    inner_lr=0.05,
+    inner_momentum=0.5,
+    alpha=0.5,
+)
 
 
 def gen(seed: int) -> torch.Generator:
@@ -238,9 +261,16 @@ def parle_reference_is_mean(rank: int, n: int, steps: int = 5) -> dict[str, Any]
         ref = torch.cat([r.reshape(-1) for r in opt.references()])
         errors.append(float((ref - xs.mean(0)).abs().max()))
         spreads.append(float((xs - xs.mean(0)).abs().max()))
-    return dict(errors=errors, spreads=spreads, calls=COMM_STATS.calls, bytes=COMM_STATS.bytes,
-                grad_evals=opt.grad_evals - evals0, numel=sum(p.numel() for p in model.parameters()),
-                rho_last=opt.kappa_at(), gamma_last=opt.coupling())
+    return dict(
+        errors=errors,
+        spreads=spreads,
+        calls=COMM_STATS.calls,
+        bytes=COMM_STATS.bytes,
+        grad_evals=opt.grad_evals - evals0,
+        numel=sum(p.numel() for p in model.parameters()),
+        rho_last=opt.kappa_at(),
+        gamma_last=opt.coupling(),
+    )
 
 
 def parle_resume(rank: int, steps: int = 5, split: int = 2) -> dict[str, Any]:
@@ -265,8 +295,11 @@ def parle_resume(rank: int, steps: int = 5, split: int = 2) -> dict[str, Any]:
     c2 = [saved[2]]
     for _ in range(steps - split):
         o2.step(make_closure(m2, o2, rank, c2))
-    return dict(max_diff=float((flat(m2) - straight).abs().max()), outer_steps=o2.outer_steps,
-                grad_evals=o2.grad_evals)
+    return dict(
+        max_diff=float((flat(m2) - straight).abs().max()),
+        outer_steps=o2.outer_steps,
+        grad_evals=o2.grad_evals,
+    )
 
 
 def parle_nan(rank: int, bad_rank: int, nan_at: int) -> Any:
@@ -304,15 +337,38 @@ def battery(rank: int, n: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------- torchrun training
-TRAIN_ARGS = ["--model", "tiny-mlp", "--dataset", "synthetic", "--optim", "parle", "--L", "2",
-              "--rho", "0.5", "--noise", "1e-3", "--budget", "4", "--eval-every", "1", "--quiet"]
+TRAIN_ARGS = [
+    "--model",
+    "tiny-mlp",
+    "--dataset",
+    "synthetic",
+    "--optim",
+    "parle",
+    "--L",
+    "2",
+    "--rho",
+    "0.5",
+    "--noise",
+    "1e-3",
+    "--budget",
+    "4",
+    "--eval-every",
+    "1",
+    "--quiet",
+]
 
 
 def training_spec(**changes: Any):
     from deeprelax.experiments.run import RunSpec
 
-    spec = dict(model="tiny-mlp", dataset="synthetic", optim="parle", budget=4.0,
-                hyper={"L": 2, "rho": 0.5, "noise": 1e-3}, eval_every=1.0)
+    spec = dict(
+        model="tiny-mlp",
+        dataset="synthetic",
+        optim="parle",
+        budget=4.0,
+        hyper={"L": 2, "rho": 0.5, "noise": 1e-3},
+        eval_every=1.0,
+    )
     spec.update(changes)
     return RunSpec(**spec)
 
@@ -325,8 +381,11 @@ def _final(out: str) -> dict[str, Any]:
 
     rows = [json.loads(line) for line in Path(out, "metrics.jsonl").read_text().splitlines()]
     blob = load_checkpoint(Path(out, "checkpoint.pt"))
-    return dict(rows=[{k: v for k, v in r.items() if k != "wall_s"} for r in rows],
-                reference=blob["model_state"], replicas=len(blob["progress"]["replicas"]))
+    return dict(
+        rows=[{k: v for k, v in r.items() if k != "wall_s"} for r in rows],
+        reference=blob["model_state"],
+        replicas=len(blob["progress"]["replicas"]),
+    )
 
 
 def training_battery(rank: int, n: int, root: str) -> dict[str, Any]:
@@ -352,8 +411,9 @@ def training_battery(rank: int, n: int, root: str) -> dict[str, Any]:
     if rank == 1:
         xtr = xtr.clone()
         xtr[:] = float("nan")
-    out["nan"] = error_record(run_distributed_experiment, training_spec(), None,
-                              quiet=True, data=((xtr, ytr), test))
+    out["nan"] = error_record(
+        run_distributed_experiment, training_spec(), None, quiet=True, data=((xtr, ytr), test)
+    )
     spec = training_spec(hyper={"L": 2, "rho": 0.5 if rank == 0 else 0.7, "noise": 1e-3})
     out["mismatch"] = error_record(run_distributed_experiment, spec, None, quiet=True)
     out["shard"] = shard_check(rank, n)
@@ -396,8 +456,33 @@ def cli_train(rank: int, n: int, out: str) -> dict[str, Any]:
 
     from deeprelax.cli import main
 
-    code = main(["train", "--optim", "parle", "--model", "mnistfc", "--budget", "0.05",
-                 "--eval-every", "0.05", "--L", "5", "--test-subset", "500",
-                 "--bn-refresh-batches", "2", "--out", out, "--quiet", "--threads", "1"])
-    rows = [json.loads(x) for x in Path(out, "metrics.jsonl").read_text().splitlines()] if rank == 0 else []
+    code = main(
+        [
+            "train",
+            "--optim",
+            "parle",
+            "--model",
+            "mnistfc",
+            "--budget",
+            "0.05",
+            "--eval-every",
+            "0.05",
+            "--L",
+            "5",
+            "--test-subset",
+            "500",
+            "--bn-refresh-batches",
+            "2",
+            "--out",
+            out,
+            "--quiet",
+            "--threads",
+            "1",
+        ]
+    )
+    rows = (
+        [json.loads(x) for x in Path(out, "metrics.jsonl").read_text().splitlines()]
+        if rank == 0
+        else []
+    )
     return dict(code=code, rows=rows)

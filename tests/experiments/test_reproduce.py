@@ -121,7 +121,12 @@ def test_scale_compresses_budget_schedule_and_scoping():
 
 def test_replica_methods_in_the_grid(tmp_path, tiny_mnist, monkeypatch):
     table, _ = R.reproduce(
-        ["mnistfc"], ["sgd", "parle"], 1, tmp_path, quick=True, quiet=True,
+        ["mnistfc"],
+        ["sgd", "parle"],
+        1,
+        tmp_path,
+        quick=True,
+        quiet=True,
         log=lambda *a, **k: None,
     )
     summary = json.loads((tmp_path / "mnistfc" / "parle" / "seed0" / "summary.json").read_text())

@@ -13,7 +13,9 @@ def test_figure_smoothing(tmp_path, capsys):
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
     out = capsys.readouterr().out
     # Figure 1's message: the relaxed densities end lower than SGD's
-    means = {ln.split()[0]: float(ln.split("mean f =")[1]) for ln in out.splitlines() if "mean f" in ln}
+    means = {
+        ln.split()[0]: float(ln.split("mean f =")[1]) for ln in out.splitlines() if "mean f" in ln
+    }
     assert means["viscous"] < means["sgd"] - 1 and means["hopf_lax"] < means["sgd"] - 1
 
 

@@ -31,7 +31,11 @@ class Indexed(Dataset):
 class Recorder(pl.LightningModule):
     def __init__(self, manual: bool = False, closure_free: bool = True, bn: bool = False) -> None:
         super().__init__()
-        layers = [nn.Linear(4, 16)] + ([nn.BatchNorm1d(16)] if bn else []) + [nn.Tanh(), nn.Linear(16, 1)]
+        layers = (
+            [nn.Linear(4, 16)]
+            + ([nn.BatchNorm1d(16)] if bn else [])
+            + [nn.Tanh(), nn.Linear(16, 1)]
+        )
         self.net = nn.Sequential(*layers)
         self.automatic_optimization = not manual
         self.closure_free = closure_free
@@ -61,26 +65,44 @@ class Recorder(pl.LightningModule):
         loss = nn.functional.mse_loss(self(x), y)
         self.log("val_loss", loss)
         bns = [m for m in self.modules() if isinstance(m, nn.BatchNorm1d)]
-        self.validations.append({
-            "inner_index": opt.inner_index, "at_anchor": opt.at_anchor, "deviation": deviation,
-            "loss": float(loss), "grad_evals": opt.grad_evals,
-            "running_mean": bns[0].running_mean.clone() if bns else None,
-        })
+        self.validations.append(
+            {
+                "inner_index": opt.inner_index,
+                "at_anchor": opt.at_anchor,
+                "deviation": deviation,
+                "loss": float(loss),
+                "grad_evals": opt.grad_evals,
+                "running_mean": bns[0].running_mean.clone() if bns else None,
+            }
+        )
 
     def configure_optimizers(self):
-        return EntropySGD(self.parameters(), lr=0.05, L=L, gamma=0.03, noise=1e-3,
-                          closure_free=self.closure_free)
+        return EntropySGD(
+            self.parameters(), lr=0.05, L=L, gamma=0.03, noise=1e-3, closure_free=self.closure_free
+        )
 
     def train_dataloader(self):
-        return DataLoader(Indexed(N_TRAIN, 0), batch_size=BATCH, shuffle=True,
-                          generator=torch.Generator().manual_seed(1))
+        return DataLoader(
+            Indexed(N_TRAIN, 0),
+            batch_size=BATCH,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(1),
+        )
 
     def val_dataloader(self):
         return DataLoader(Indexed(16, 2), batch_size=16)
 
 
 def trainer(**kw) -> pl.Trainer:
-    options = dict(accelerator="cpu", devices=1, max_epochs=2, logger=False, enable_progress_bar=False,
-                   enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0)
+    options = dict(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=2,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+    )
     options.update(kw)
     return pl.Trainer(**options)

@@ -20,7 +20,9 @@ BATCHES = N_TRAIN // BATCH
 def fp16_plugin():
     from pytorch_lightning.plugins import MixedPrecision
 
-    return MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu", init_scale=256.0))  # no overflow skip
+    return MixedPrecision(
+        "16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu", init_scale=256.0)
+    )  # no overflow skip
 
 
 CONFIGS = {
@@ -53,7 +55,9 @@ def test_one_fresh_batch_per_evaluation_and_validation_at_x(name):
     # every batch went through training_step exactly once: no replay of a batch
     assert len(module.seen) == 2 * BATCHES
     for epoch in range(2):
-        indices = [i for _, _, idx in module.seen[epoch * BATCHES:(epoch + 1) * BATCHES] for i in idx]
+        indices = [
+            i for _, _, idx in module.seen[epoch * BATCHES : (epoch + 1) * BATCHES] for i in idx
+        ]
         assert sorted(indices) == list(range(N_TRAIN))
     # one gradient evaluation per k batches, the outer step on every L-th evaluation
     assert [e for e, _, _ in module.seen] == [i // k for i in range(2 * BATCHES)]
@@ -67,7 +71,10 @@ def test_one_fresh_batch_per_evaluation_and_validation_at_x(name):
     module.eval()
     x, y, _ = next(iter(module.val_dataloader()))
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed+GradScaler": torch.float16}.get(name)
-    with torch.no_grad(), torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+    with (
+        torch.no_grad(),
+        torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None),
+    ):
         at_x = float(torch.nn.functional.mse_loss(module(x), y))  # as validation computes it
     assert module.validations[-1]["loss"] == pytest.approx(at_x, rel=1e-6, abs=1e-7)
     assert float(t.callback_metrics["val_loss"]) == pytest.approx(at_x, rel=1e-6, abs=1e-7)
@@ -99,13 +106,19 @@ def test_checkpoint_mid_chain_holds_x(tmp_path):
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             if trainer.global_step == 5:
                 opt = unwrap(trainer.optimizers[0])
-                anchors.update({n: opt.state[p]["anchor"].clone() for n, p in pl_module.named_parameters()})
+                anchors.update(
+                    {n: opt.state[p]["anchor"].clone() for n, p in pl_module.named_parameters()}
+                )
                 anchors["_point"] = next(pl_module.parameters()).detach().clone()
 
     torch.manual_seed(0)
     module = Recorder()
-    ckpt = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=5, save_top_k=-1, filename="s{step}")
-    trainer(callbacks=[RelaxationCallback(), Spy(), ckpt], enable_checkpointing=True, max_epochs=1).fit(module)
+    ckpt = ModelCheckpoint(
+        dirpath=tmp_path, every_n_train_steps=5, save_top_k=-1, filename="s{step}"
+    )
+    trainer(
+        callbacks=[RelaxationCallback(), Spy(), ckpt], enable_checkpointing=True, max_epochs=1
+    ).fit(module)
     saved = torch.load(tmp_path / "sstep=5.ckpt", weights_only=False)["state_dict"]
     assert 5 % L != 0  # mid-chain: the parameters held an inner point
     assert not torch.equal(anchors["_point"], anchors["net.0.weight"])

@@ -14,8 +14,16 @@ from deeprelax.optim import HJ, EntropySGD, Heat, ProxSGD
 
 # The table that drives the common battery: (name, class, keywords).  Small L keeps tests fast.
 OPTIMIZERS = [
-    ("entropy_sgd", EntropySGD, dict(lr=0.05, L=4, gamma=0.5, scoping=0.1, noise=1e-2, weight_decay=1e-3)),
-    ("entropy_sgd_rho", EntropySGD, dict(lr=0.05, L=3, gamma=0.5, noise=1e-2, rho=0.5, nesterov=False)),
+    (
+        "entropy_sgd",
+        EntropySGD,
+        dict(lr=0.05, L=4, gamma=0.5, scoping=0.1, noise=1e-2, weight_decay=1e-3),
+    ),
+    (
+        "entropy_sgd_rho",
+        EntropySGD,
+        dict(lr=0.05, L=3, gamma=0.5, noise=1e-2, rho=0.5, nesterov=False),
+    ),
     ("prox_sgd", ProxSGD, dict(lr=0.05, L=4, gamma=1.0, inner_lr=0.05, weight_decay=1e-3)),
     ("hj", HJ, dict(lr=0.05, L=3, gamma=5.0, scoping=0.05, weight_decay=1e-3)),
     ("heat", Heat, dict(lr=0.05, L=3, gamma=100.0, weight_decay=1e-3)),
@@ -89,8 +97,25 @@ def nag(d: torch.Tensor, buf: torch.Tensor | None, momentum: float, nesterov: bo
     return (d + momentum * buf if nesterov else buf), buf
 
 
-def reference_entropy_sgd(params, grad_at, steps, *, lr, momentum, nesterov, weight_decay, L, gamma,
-                          scoping, inner_lr, inner_momentum, noise, alpha, rho, generator):
+def reference_entropy_sgd(
+    params,
+    grad_at,
+    steps,
+    *,
+    lr,
+    momentum,
+    nesterov,
+    weight_decay,
+    L,
+    gamma,
+    scoping,
+    inner_lr,
+    inner_momentum,
+    noise,
+    alpha,
+    rho,
+    generator,
+):
     """PAPER.md §5.1 literally, on a list of tensors. ``grad_at(list) -> list`` draws a fresh batch."""
     x = [p.clone() for p in params]
     outer = [None] * len(x)
@@ -119,8 +144,9 @@ def reference_entropy_sgd(params, grad_at, steps, *, lr, momentum, nesterov, wei
     return x
 
 
-def reference_hj(params, grad_at, steps, *, lr, momentum, nesterov, weight_decay, L, gamma, scoping,
-                 damping):
+def reference_hj(
+    params, grad_at, steps, *, lr, momentum, nesterov, weight_decay, L, gamma, scoping, damping
+):
     """PAPER.md §5.2 literally."""
     x = [p.clone() for p in params]
     outer = [None] * len(x)
@@ -131,14 +157,19 @@ def reference_hj(params, grad_at, steps, *, lr, momentum, nesterov, weight_decay
         for _ in range(L):
             z = [x[j] - t * p[j] for j in range(len(x))]
             gz = grad_at(z)
-            p = [(1 - damping) * p[j] + damping * (gz[j] + weight_decay * z[j]) for j in range(len(x))]
+            p = [
+                (1 - damping) * p[j] + damping * (gz[j] + weight_decay * z[j])
+                for j in range(len(x))
+            ]
         for j in range(len(x)):
             upd, outer[j] = nag(p[j], outer[j], momentum, nesterov)
             x[j] = x[j] - lr * upd
     return x
 
 
-def reference_heat(params, grad_at, steps, *, lr, momentum, nesterov, weight_decay, L, gamma, generator):
+def reference_heat(
+    params, grad_at, steps, *, lr, momentum, nesterov, weight_decay, L, gamma, generator
+):
     """PAPER.md §5.4 (the paper's meaning), with the first evaluation at x as deeprelax spends it."""
     x = [p.clone() for p in params]
     outer = [None] * len(x)
@@ -147,7 +178,10 @@ def reference_heat(params, grad_at, steps, *, lr, momentum, nesterov, weight_dec
         grad_at(x)  # the evaluation at the anchor (loss and rho); not in the heat average
         total = [torch.zeros_like(t) for t in x]
         for _ in range(L):
-            pts = [x[j] + std * torch.empty_like(x[j]).normal_(generator=generator) for j in range(len(x))]
+            pts = [
+                x[j] + std * torch.empty_like(x[j]).normal_(generator=generator)
+                for j in range(len(x))
+            ]
             g = grad_at(pts)
             total = [total[j] + g[j] for j in range(len(x))]
         for j in range(len(x)):

@@ -23,7 +23,9 @@ def test_grad_scaler_closure_free_equals_closure_mode():
             o1.step(closure)
 
         m2 = prob.model()
-        o2 = cls(m2.parameters(), **kw, generator=torch.Generator().manual_seed(0), closure_free=True)
+        o2 = cls(
+            m2.parameters(), **kw, generator=torch.Generator().manual_seed(0), closure_free=True
+        )
         scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
         stream = prob.batches()
         for _ in range(3 * o2.evals_per_step):

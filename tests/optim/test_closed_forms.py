@@ -39,8 +39,19 @@ def quad(x):
 
 def test_prox_sgd_direction_is_x_minus_the_proximal_point():
     g = 2.0
-    D = direction_of(lambda ps: ProxSGD(ps, lr=1.0, momentum=0.0, nesterov=False, L=400, gamma=g,
-                                        inner_lr=0.1, inner_momentum=0.0), quad)[0]
+    D = direction_of(
+        lambda ps: ProxSGD(
+            ps,
+            lr=1.0,
+            momentum=0.0,
+            nesterov=False,
+            L=400,
+            gamma=g,
+            inner_lr=0.1,
+            inner_momentum=0.0,
+        ),
+        quad,
+    )[0]
     expected = X0 - torch.linalg.solve(A + g * I3, g * X0)
     torch.testing.assert_close(D, expected, rtol=1e-10, atol=1e-12)
 
@@ -48,14 +59,18 @@ def test_prox_sgd_direction_is_x_minus_the_proximal_point():
 def test_hj_fixed_point_is_the_hopf_lax_gradient():
     g = 2.0
     t = 1.0 / g
-    D = direction_of(lambda ps: HJ(ps, lr=1.0, momentum=0.0, nesterov=False, L=300, gamma=g), quad)[0]
+    D = direction_of(lambda ps: HJ(ps, lr=1.0, momentum=0.0, nesterov=False, L=300, gamma=g), quad)[
+        0
+    ]
     expected = A @ torch.linalg.solve(I3 + t * A, X0)
     torch.testing.assert_close(D, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_hj_direction_differs_from_the_plain_gradient():
     """The check above could fail: the relaxed gradient is not A x."""
-    D = direction_of(lambda ps: HJ(ps, lr=1.0, momentum=0.0, nesterov=False, L=300, gamma=2.0), quad)[0]
+    D = direction_of(
+        lambda ps: HJ(ps, lr=1.0, momentum=0.0, nesterov=False, L=300, gamma=2.0), quad
+    )[0]
     assert (D - A @ X0).abs().max() > 0.1
 
 
@@ -64,9 +79,17 @@ def test_heat_direction_has_the_mean_of_the_smoothed_gradient():
     t = 0.5
     torch.manual_seed(0)
     samples = direction_of(
-        lambda ps: Heat(ps, lr=1.0, momentum=0.0, nesterov=False, L=50, gamma=1.0 / t,
-                        generator=torch.Generator().manual_seed(0)),
-        lambda x: torch.cos(x).sum(), repeats=200,
+        lambda ps: Heat(
+            ps,
+            lr=1.0,
+            momentum=0.0,
+            nesterov=False,
+            L=50,
+            gamma=1.0 / t,
+            generator=torch.Generator().manual_seed(0),
+        ),
+        lambda x: torch.cos(x).sum(),
+        repeats=200,
     )
     mean, se = samples.mean(0), samples.std(0) / math.sqrt(len(samples))
     expected = -torch.sin(X0) * math.exp(-t / 2)
@@ -77,8 +100,17 @@ def test_heat_direction_has_the_mean_of_the_smoothed_gradient():
 
 def test_heat_direction_on_a_quadratic_has_mean_Ax():
     samples = direction_of(
-        lambda ps: Heat(ps, lr=1.0, momentum=0.0, nesterov=False, L=20, gamma=4.0,
-                        generator=torch.Generator().manual_seed(1)), quad, repeats=100,
+        lambda ps: Heat(
+            ps,
+            lr=1.0,
+            momentum=0.0,
+            nesterov=False,
+            L=20,
+            gamma=4.0,
+            generator=torch.Generator().manual_seed(1),
+        ),
+        quad,
+        repeats=100,
     )
     mean, se = samples.mean(0), samples.std(0) / math.sqrt(len(samples))
     assert ((mean - A @ X0).abs() < 4 * se).all()
@@ -99,10 +131,21 @@ def finite_L_mean(g, inner_lr, alpha, L):
 def test_entropy_sgd_mean_direction_matches_the_finite_L_closed_form():
     g, inner_lr, alpha, L = 1.0, 0.1, 0.25, 10
     samples = direction_of(
-        lambda ps: EntropySGD(ps, lr=1.0, momentum=0.0, nesterov=False, L=L, gamma=g, inner_lr=inner_lr,
-                              inner_momentum=0.0, noise=0.3, alpha=alpha,
-                              generator=torch.Generator().manual_seed(2)),
-        quad, repeats=400,
+        lambda ps: EntropySGD(
+            ps,
+            lr=1.0,
+            momentum=0.0,
+            nesterov=False,
+            L=L,
+            gamma=g,
+            inner_lr=inner_lr,
+            inner_momentum=0.0,
+            noise=0.3,
+            alpha=alpha,
+            generator=torch.Generator().manual_seed(2),
+        ),
+        quad,
+        repeats=400,
     )
     mean, se = samples.mean(0), samples.std(0) / math.sqrt(len(samples))
     expected = finite_L_mean(g, inner_lr, alpha, L)
@@ -112,9 +155,19 @@ def test_entropy_sgd_mean_direction_matches_the_finite_L_closed_form():
 
 def test_entropy_sgd_mean_direction_with_inner_momentum_is_the_noise_free_run():
     """With momentum the inner map is affine in (y, m'): E[D] = the noise-free direction."""
+
     def make(noise, seed):
-        return lambda ps: EntropySGD(ps, lr=1.0, momentum=0.0, nesterov=False, L=8, gamma=1.0,
-                                     inner_lr=0.05, noise=noise, generator=torch.Generator().manual_seed(seed))
+        return lambda ps: EntropySGD(
+            ps,
+            lr=1.0,
+            momentum=0.0,
+            nesterov=False,
+            L=8,
+            gamma=1.0,
+            inner_lr=0.05,
+            noise=noise,
+            generator=torch.Generator().manual_seed(seed),
+        )
 
     noisy = direction_of(make(0.3, 3), quad, repeats=400)
     clean = direction_of(make(0.0, 3), quad)[0]
@@ -125,7 +178,19 @@ def test_entropy_sgd_mean_direction_with_inner_momentum_is_the_noise_free_run():
 def test_entropy_sgd_long_noise_free_chain_tends_to_the_proximal_direction():
     """eps = 0, alpha = 1, L -> infinity: D = x - prox (PAPER.md §5.9), the same as ProxSGD's."""
     g = 2.0
-    D = direction_of(lambda ps: EntropySGD(ps, lr=1.0, momentum=0.0, nesterov=False, L=400, gamma=g,
-                                           noise=0.0, alpha=1.0, inner_momentum=0.5), quad)[0]
+    D = direction_of(
+        lambda ps: EntropySGD(
+            ps,
+            lr=1.0,
+            momentum=0.0,
+            nesterov=False,
+            L=400,
+            gamma=g,
+            noise=0.0,
+            alpha=1.0,
+            inner_momentum=0.5,
+        ),
+        quad,
+    )[0]
     expected = X0 - torch.linalg.solve(A + g * I3, g * X0)
     torch.testing.assert_close(D, expected, rtol=1e-10, atol=1e-12)

@@ -20,7 +20,9 @@ def run(cls, kwargs, steps, *, seed=0, closure_free=False, foreach=None, state=N
     prob = Problem(seed)
     model = prob.model()
     gen = torch.Generator().manual_seed(gen_seed)
-    opt = cls(model.parameters(), **kwargs, generator=gen, foreach=foreach, closure_free=closure_free)
+    opt = cls(
+        model.parameters(), **kwargs, generator=gen, foreach=foreach, closure_free=closure_free
+    )
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
@@ -85,8 +87,12 @@ def test_resume_in_the_middle_of_an_outer_step(name, cls, kwargs):
 
     def make(state=None):
         model = prob.model()
-        opt = cls(model.parameters(), **kwargs, generator=torch.Generator().manual_seed(3),
-                  closure_free=True)
+        opt = cls(
+            model.parameters(),
+            **kwargs,
+            generator=torch.Generator().manual_seed(3),
+            closure_free=True,
+        )
         if state:
             model.load_state_dict(state[0])
             opt.load_state_dict(state[1])
@@ -278,4 +284,6 @@ def test_param_group_overrides(name, cls, kwargs):
 def test_groups_must_share_L():
     model = Problem().model()
     with pytest.raises(ValueError, match="L"):
-        EntropySGD([{"params": model[0].parameters()}, {"params": model[2].parameters(), "L": 3}], L=5)
+        EntropySGD(
+            [{"params": model[0].parameters()}, {"params": model[2].parameters(), "L": 3}], L=5
+        )

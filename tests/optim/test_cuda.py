@@ -45,8 +45,13 @@ class CudaStream:
 def run(cls, kwargs, steps, *, closure_free=False, foreach=None, dtype=torch.float32, state=None):
     prob = cuda_problem(dtype)
     model = prob.model().cuda()
-    opt = cls(model.parameters(), **kwargs, foreach=foreach, closure_free=closure_free,
-              generator=torch.Generator(device="cuda").manual_seed(7))
+    opt = cls(
+        model.parameters(),
+        **kwargs,
+        foreach=foreach,
+        closure_free=closure_free,
+        generator=torch.Generator(device="cuda").manual_seed(7),
+    )
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
@@ -138,7 +143,9 @@ def test_cuda_optimizer_built_before_model_cuda_follows_the_parameters():
         model(torch.randn(4, 8, device="cuda")).pow(2).mean().backward()
         opt.step()
     assert opt.generator.device.type == "cuda"
-    assert all(v.is_cuda for p in model.parameters() for v in opt.state[p].values() if torch.is_tensor(v))
+    assert all(
+        v.is_cuda for p in model.parameters() for v in opt.state[p].values() if torch.is_tensor(v)
+    )
 
 
 def test_cuda_cpu_generator_with_cuda_parameters_is_refused():

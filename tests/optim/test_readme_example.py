@@ -10,7 +10,7 @@ import torch
 
 def test_readme_example_runs_as_written(capsys):
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("## Example"):]
+    section = readme[readme.index("## Example") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     torch.manual_seed(0)
     batches = [(torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))) for _ in range(25)]

@@ -12,21 +12,42 @@ from deeprelax.optim import HJ, EntropySGD, Heat, ProxSGD
 from .helpers import Problem
 
 COMMON_BAD = [
-    ("lr", -0.1), ("lr", math.nan), ("momentum", -0.1), ("momentum", 1.0), ("weight_decay", -1e-4),
-    ("L", -1), ("L", 2.5), ("L", True), ("rho", -1.0), ("scoping", -0.1), ("gamma", -1.0),
-    ("gamma", math.inf), ("gamma_max", -1.0),
+    ("lr", -0.1),
+    ("lr", math.nan),
+    ("momentum", -0.1),
+    ("momentum", 1.0),
+    ("weight_decay", -1e-4),
+    ("L", -1),
+    ("L", 2.5),
+    ("L", True),
+    ("rho", -1.0),
+    ("scoping", -0.1),
+    ("gamma", -1.0),
+    ("gamma", math.inf),
+    ("gamma_max", -1.0),
 ]
 SPECIFIC_BAD = {
-    EntropySGD: [("inner_lr", 0.0), ("inner_lr", -1.0), ("inner_momentum", 1.5), ("noise", -1e-4),
-                 ("alpha", 0.0), ("alpha", 1.5), ("lr", "0.1")],
+    EntropySGD: [
+        ("inner_lr", 0.0),
+        ("inner_lr", -1.0),
+        ("inner_momentum", 1.5),
+        ("noise", -1e-4),
+        ("alpha", 0.0),
+        ("alpha", 1.5),
+        ("lr", "0.1"),
+    ],
     ProxSGD: [("inner_lr", 0.0), ("inner_momentum", -0.5)],
     HJ: [("damping", 0.0), ("damping", 1.1), ("gamma", 0.0)],
     Heat: [("gamma", 0.0)],
 }
-CASES = [(cls, name, value) for cls in SPECIFIC_BAD for name, value in COMMON_BAD + SPECIFIC_BAD[cls]]
+CASES = [
+    (cls, name, value) for cls in SPECIFIC_BAD for name, value in COMMON_BAD + SPECIFIC_BAD[cls]
+]
 
 
-@pytest.mark.parametrize("cls,name,value", CASES, ids=[f"{c.__name__}-{n}={v!r}" for c, n, v in CASES])
+@pytest.mark.parametrize(
+    "cls,name,value", CASES, ids=[f"{c.__name__}-{n}={v!r}" for c, n, v in CASES]
+)
 def test_invalid_hyper_parameter_names_the_argument(cls, name, value):
     model = torch.nn.Linear(2, 1)
     with pytest.raises(ValueError, match=f"Invalid {name} value"):
@@ -52,7 +73,14 @@ def test_telemetry(cls):
     assert opt.last_telemetry is None
     opt.step(prob.closure(model, opt, prob.batches()))
     t = opt.last_telemetry
-    assert set(t) >= {"grad_norm", "relaxed_grad_norm", "cosine", "gamma", "noise_norm", "mean_chain_distance"}
+    assert set(t) >= {
+        "grad_norm",
+        "relaxed_grad_norm",
+        "cosine",
+        "gamma",
+        "noise_norm",
+        "mean_chain_distance",
+    }
     assert t["grad_norm"] > 0 and t["relaxed_grad_norm"] > 0 and -1 <= t["cosine"] <= 1
     assert t["gamma"] == opt.coupling()
     assert (t["noise_norm"] > 0) == (cls in (EntropySGD, Heat))

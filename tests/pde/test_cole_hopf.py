@@ -73,7 +73,9 @@ def test_2d_separable_equals_direct_2d():
             z = -beta * f - beta * ((Y1 - y1[i]) ** 2 + (Y2 - y2[j]) ** 2) / (2 * t)
             m = z.max()
             s = m + math.log(np.exp(z - m).sum())
-            ref[i, j] = -(s + sum(math.log(h / math.sqrt(2 * math.pi * t / beta)) for h in d)) / beta
+            ref[i, j] = (
+                -(s + sum(math.log(h / math.sqrt(2 * math.pi * t / beta)) for h in d)) / beta
+            )
     assert np.max(np.abs(u - ref)) * beta <= 3e-10
 
 
@@ -142,5 +144,9 @@ def test_extreme_parameters_match_direct(seed):
         u = cole_hopf(f, dx, t, beta)
         ref = cole_hopf_direct(f, dx, t, beta)
         assert np.max(np.abs(u - ref)) * beta <= 1e-10 + 8e-16 * np.max(np.abs(ref)) * beta, (
-            n, dx, t, beta, k % 4,
+            n,
+            dx,
+            t,
+            beta,
+            k % 4,
         )

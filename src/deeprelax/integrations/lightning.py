@@ -63,11 +63,16 @@ class RelaxationCallback(pl.Callback):
         bn_batches (int, optional): at most this many batches per refresh (default: all).
     """
 
-    def __init__(self, bn_loader: Iterable | str | None = None, bn_batches: int | None = None) -> None:
+    def __init__(
+        self, bn_loader: Iterable | str | None = None, bn_batches: int | None = None
+    ) -> None:
         if isinstance(bn_loader, str) and bn_loader != "train":
-            raise ValueError(f"Invalid bn_loader value: {bn_loader!r} (None, 'train' or an iterable)")
-        if bn_batches is not None and (isinstance(bn_batches, bool) or not isinstance(bn_batches, int)
-                                       or bn_batches < 1):
+            raise ValueError(
+                f"Invalid bn_loader value: {bn_loader!r} (None, 'train' or an iterable)"
+            )
+        if bn_batches is not None and (
+            isinstance(bn_batches, bool) or not isinstance(bn_batches, int) or bn_batches < 1
+        ):
             raise ValueError(f"Invalid bn_batches value: {bn_batches!r} (a positive int or None)")
         self.bn_loader = bn_loader
         self.bn_batches = bn_batches
@@ -122,8 +127,9 @@ class RelaxationCallback(pl.Callback):
             opt.eval()
         try:
             state = trainer.strategy.lightning_module_state_dict()
-            checkpoint["state_dict"] = {k: v.detach().clone() if torch.is_tensor(v) else v
-                                        for k, v in state.items()}
+            checkpoint["state_dict"] = {
+                k: v.detach().clone() if torch.is_tensor(v) else v for k, v in state.items()
+            }
         finally:
             for opt in opts:
                 opt.train()

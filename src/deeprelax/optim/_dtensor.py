@@ -63,12 +63,14 @@ def _shard_coordinate(t: Tensor) -> tuple[int, ...]:
     from torch.distributed.tensor import Replicate
 
     coordinate = t.device_mesh.get_coordinate() or []
-    return tuple(c for c, placement in zip(coordinate, t.placements)
-                 if not isinstance(placement, Replicate))
+    return tuple(
+        c for c, placement in zip(coordinate, t.placements) if not isinstance(placement, Replicate)
+    )
 
 
-def shard_generator(seed: int, step: int, index: int, group: int, t: Tensor,
-                    cache: dict[str, torch.Generator]) -> torch.Generator:
+def shard_generator(
+    seed: int, step: int, index: int, group: int, t: Tensor, cache: dict[str, torch.Generator]
+) -> torch.Generator:
     """The generator for one draw of a group's shards: a function of where the run is, only."""
     key = repr((seed, step, index, group, _shard_coordinate(t))).encode()
     derived = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 2

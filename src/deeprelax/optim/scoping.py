@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 
 
-def scoped_coupling(gamma: float, scoping: float, step: int, gamma_max: float | None = None) -> float:
+def scoped_coupling(
+    gamma: float, scoping: float, step: int, gamma_max: float | None = None
+) -> float:
     """gamma_k = min(gamma * (1 + scoping)**step, gamma_max).
 
     Args:

@@ -180,9 +180,7 @@ def _bridges(col, val, sA, eA, sB, eB, h):
     return a, b
 
 
-def moreau_rows(
-    G: np.ndarray, dx: float, t: float
-) -> tuple[np.ndarray, np.ndarray]:
+def moreau_rows(G: np.ndarray, dx: float, t: float) -> tuple[np.ndarray, np.ndarray]:
     """Per row r: u[r, i] = min_j G[r, j] + ((i - j) dx)^2 / (2 t), and the minimizing j.
 
     Exact on the grid: the hull selects the candidate vertex, then it and its two hull

@@ -14,7 +14,9 @@ def as_field(f: object, name: str = "f") -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"Invalid {name} value: not a numeric array ({exc})") from None
     if arr.ndim not in (1, 2):
-        raise ValueError(f"Invalid {name} value: expected a 1-D or 2-D array, got shape {arr.shape}")
+        raise ValueError(
+            f"Invalid {name} value: expected a 1-D or 2-D array, got shape {arr.shape}"
+        )
     if min(arr.shape) < 2:
         raise ValueError(f"Invalid {name} value: need at least 2 points per axis, got {arr.shape}")
     if not np.all(np.isfinite(arr)):

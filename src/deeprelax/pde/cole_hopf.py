@@ -68,7 +68,11 @@ def cole_hopf(f: np.ndarray, dx: float | tuple[float, float], t: float, beta: fl
 
 
 def cole_hopf_mean(
-    f: np.ndarray, dx: float | tuple[float, float], t: float, beta: float, origin: float | tuple = 0.0
+    f: np.ndarray,
+    dx: float | tuple[float, float],
+    t: float,
+    beta: float,
+    origin: float | tuple = 0.0,
 ) -> np.ndarray:
     """Gibbs mean <y> at every grid point (shape of f, or (2, n1, n2) in 2-D).
 
