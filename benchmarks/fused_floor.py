@@ -36,6 +36,7 @@ import time
 import types
 
 import torch
+from _timing import Timed, add_common_args, setup, sync
 
 from deeprelax.experiments.models import build_model
 from deeprelax.optim import HJ, EntropySGD, Heat, ProxSGD
@@ -140,57 +141,6 @@ def traffic_kernel(reads: int, writes: int, in_place: int):
     return torch.compile(own, fullgraph=True, options={"size_asserts": False})
 
 
-class Timed:
-    """A training setup timed per gradient evaluation (full step, step alone, or closure alone)."""
-
-    def __init__(self, model_name, make, n, device, data, labels, step_only, randn):
-        torch.manual_seed(0)
-        self.model = build_model(model_name).to(device).train()
-        self.opt = make(list(self.model.parameters())) if make else None
-        self.n, self.device, self.data, self.labels = n, device, data, labels
-        self.loss_fn = torch.nn.CrossEntropyLoss()
-        self.step_only = step_only
-        self.noise = [torch.empty_like(p) for p in self.model.parameters()] if randn else None
-        self.gen = torch.Generator(device=device).manual_seed(1)
-        if step_only:
-            loss = self.loss_fn(self.model(data[:128]), labels[:128])
-            loss.backward()
-            self.loss = loss.detach()
-
-    def time(self, evals: int) -> float:
-        idx_gen = torch.Generator().manual_seed(2)
-        model, opt = self.model, self.opt
-
-        def closure():
-            if self.step_only:
-                return self.loss
-            model.zero_grad()
-            idx = torch.randint(0, len(self.data), (128,), generator=idx_gen).to(self.device)
-            loss = self.loss_fn(model(self.data[idx]), self.labels[idx])
-            loss.backward()
-            return loss
-
-        steps = max(1, evals // self.n)
-        _sync(self.device)
-        start, cpu = time.perf_counter(), time.process_time()
-        for _ in range(steps):
-            if opt is None:
-                closure()
-            else:
-                opt.step(closure)
-            if self.noise is not None:
-                for z in self.noise:
-                    z.normal_(generator=self.gen)
-        _sync(self.device)
-        done = steps * self.n
-        return (time.perf_counter() - start) / done, (time.process_time() - cpu) / done
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 class Kernels:
     """The traffic kernels and normal_ on float32 tensors of the model's parameter shapes."""
 
@@ -215,50 +165,39 @@ class Kernels:
         self.kernels[key](self.pool[: reads + writes - in_place], self.w, self.cs)
 
     def time(self, key, repeats: int = 40) -> tuple[float, float]:
-        _sync(self.device)
+        sync(self.device)
         start, cpu = time.perf_counter(), time.process_time()
         for _ in range(repeats):
             self.run(key)
-        _sync(self.device)
+        sync(self.device)
         return (time.perf_counter() - start) / repeats, (time.process_time() - cpu) / repeats
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mnistfc", choices=["mnistfc", "lenet"])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument(
-        "--evals", type=int, default=40, help="gradient evaluations per timing (a multiple of L)"
-    )
-    parser.add_argument("--L", type=int, default=20)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    add_common_args(parser, rounds=7)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
     load0 = os.getloadavg()
-    torch.manual_seed(0)
-    data = torch.rand(4096, 1, 28, 28, device=device)
-    labels = torch.randint(0, 10, (4096,), device=device)
+    device, data, labels = setup(args)
     table = methods(args.L)
     keys = {p for _, _, passes, _ in table.values() for p in passes if p != "randn"}
     kern = Kernels(args.model, device, keys)
     full = {
-        "fwd+bwd": Timed(args.model, None, 1, device, data, labels, False, False),
+        "fwd+bwd": Timed(args.model, None, device, data, labels),
         "sgd-fused+randn": Timed(
-            args.model, table["sgd-fused"][0], 1, device, data, labels, False, True
+            args.model, table["sgd-fused"][0], device, data, labels, randn=True
         ),
     }
     full.update(
         {
-            name: Timed(args.model, make, n, device, data, labels, False, False)
-            for name, (make, n, _, _) in table.items()
+            name: Timed(args.model, make, device, data, labels)
+            for name, (make, _, _, _) in table.items()
         }
     )
     alone = {
-        name: Timed(args.model, make, n, device, data, labels, True, False)
-        for name, (make, n, _, _) in table.items()
+        name: Timed(args.model, make, device, data, labels, step_only=True)
+        for name, (make, _, _, _) in table.items()
     }
     start = time.perf_counter()
     for t in [*full.values(), *alone.values()]:  # warm-up: the fused updates compile here

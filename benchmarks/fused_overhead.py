@@ -32,6 +32,7 @@ import statistics
 import time
 
 import torch
+from _timing import Timed, add_common_args, setup
 
 from deeprelax.experiments.models import build_model
 from deeprelax.optim import HJ, EntropySGD, Heat, ProxSGD, _philox
@@ -87,52 +88,6 @@ def make_methods(L: int, eager: bool, kernel: bool = False):
 def floor_of(name: str) -> str:
     noisy = name.startswith("heat") or (name.startswith("entropy-sgd") and "noise=0" not in name)
     return "sgd-fused+randn" if noisy else "sgd-fused"
-
-
-class Setup:
-    def __init__(self, name, make, model_name, device, data, labels, step_only=False):
-        self.model = build_model(model_name).to(device).train()
-        self.opt = make(list(self.model.parameters())) if make else None
-        self.noise = (
-            [torch.empty_like(p) for p in self.model.parameters()] if "randn" in name else None
-        )
-        self.gen = torch.Generator(device=device).manual_seed(1)
-        self.data, self.labels, self.device = data, labels, device
-        self.loss_fn = torch.nn.CrossEntropyLoss()
-        self.step_only = step_only
-        if step_only:  # one stored gradient, kept in .grad by the closure
-            self.loss = self.loss_fn(self.model(data[:128]), labels[:128])
-            self.loss.backward()
-            self.loss = self.loss.detach()
-
-    def time(self, evals: int) -> float:
-        idx_gen = torch.Generator(device="cpu").manual_seed(2)
-        model, opt = self.model, self.opt
-
-        def closure():
-            if self.step_only:
-                return self.loss
-            model.zero_grad()
-            idx = torch.randint(0, len(self.data), (128,), generator=idx_gen).to(self.device)
-            loss = self.loss_fn(model(self.data[idx]), self.labels[idx])
-            loss.backward()
-            return loss
-
-        per_step = getattr(opt, "evals_per_step", 1)
-        steps = max(1, evals // per_step)
-        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
-        sync()
-        start = time.perf_counter()
-        for _ in range(steps):
-            if opt is None:
-                closure()
-            else:
-                opt.step(closure)
-            if self.noise is not None:
-                for z in self.noise:
-                    z.normal_(generator=self.gen)
-        sync()
-        return (time.perf_counter() - start) / (steps * per_step)
 
 
 def draw_table(device: torch.device, rounds: int) -> None:
@@ -194,13 +149,7 @@ def draw_table(device: torch.device, rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mnistfc", choices=["mnistfc", "lenet"])
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument(
-        "--evals", type=int, default=40, help="gradient evaluations per timing (a multiple of L)"
-    )
-    parser.add_argument("--L", type=int, default=20)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    add_common_args(parser, rounds=9)
     parser.add_argument(
         "--eager", action="store_true", help="also time the eager (fused=False) methods"
     )
@@ -212,25 +161,20 @@ def main() -> None:
         help="also time the noisy methods with the in-kernel Philox draw",
     )
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    torch.manual_seed(0)
-    data = torch.rand(4096, 1, 28, 28, device=device)
-    labels = torch.randint(0, 10, (4096,), device=device)
+    device, data, labels = setup(args)
     methods = make_methods(args.L, args.eager, args.kernel_noise)
     setups = {
-        name: Setup(name, make, args.model, device, data, labels, args.step_only)
+        name: Timed(args.model, make, device, data, labels, args.step_only, "randn" in name)
         for name, make in methods.items()
     }
     compile_start = time.perf_counter()
-    for setup in setups.values():  # warm-up: the fused methods compile here
-        setup.time(args.evals)
+    for timed in setups.values():  # warm-up: the fused methods compile here
+        timed.time(args.evals)
     warm = time.perf_counter() - compile_start
     per_round: dict[str, list[float]] = {name: [] for name in methods}
     for _ in range(args.rounds):
-        for name, setup in setups.items():
-            per_round[name].append(setup.time(args.evals))
+        for name, timed in setups.items():
+            per_round[name].append(timed.time(args.evals)[0])
 
     def ratio(name: str, base: str) -> float:
         return statistics.median(a / b for a, b in zip(per_round[name], per_round[base]))

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+from _timing import Timed, add_common_args, setup
 
-from deeprelax.experiments.models import build_model
 from deeprelax.optim import HJ, EntropySGD, Heat, ProxSGD
 
 
@@ -41,52 +40,17 @@ FLOOR = {"entropy-sgd": "sgd+randn", "heat": "sgd+randn"}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--evals", type=int, default=40, help="gradient evaluations per timing (a multiple of L)")
-    parser.add_argument("--L", type=int, default=20)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    add_common_args(parser, rounds=7)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    torch.manual_seed(0)
-    data = torch.rand(4096, 1, 28, 28, device=device)
-    labels = torch.randint(0, 10, (4096,), device=device)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    device, data, labels = setup(args)
     methods = make_methods(args.L)
-    setups = {}
-    for name, make in methods.items():
-        model = build_model("mnistfc").to(device).train()
-        opt = make(list(model.parameters()))
-        noise = [torch.empty_like(p) for p in model.parameters()] if name == "sgd+randn" else None
-        gen = torch.Generator(device=device).manual_seed(1)
-        setups[name] = (model, opt, noise, gen)
+    setups = {
+        name: Timed("mnistfc", make, device, data, labels, randn=name == "sgd+randn")
+        for name, make in methods.items()
+    }
 
     def time_method(name: str) -> float:
-        model, opt, noise, gen = setups[name]
-        idx_gen = torch.Generator(device="cpu").manual_seed(2)
-
-        def closure():
-            opt.zero_grad()
-            idx = torch.randint(0, len(data), (128,), generator=idx_gen).to(device)
-            loss = loss_fn(model(data[idx]), labels[idx])
-            loss.backward()
-            return loss
-
-        evals_per_step = getattr(opt, "evals_per_step", 1)
-        steps = max(1, args.evals // evals_per_step)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(steps):
-            opt.step(closure)
-            if noise is not None:
-                for z in noise:
-                    z.normal_(generator=gen)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return (time.perf_counter() - start) / (steps * evals_per_step)
+        return setups[name].time(args.evals)[0]
 
     for name in methods:  # warm-up
         time_method(name)
@@ -98,8 +62,10 @@ def main() -> None:
     def ratio(name: str, base: str) -> float:
         return statistics.median(a / b for a, b in zip(per_round[name], per_round[base]))
 
-    print(f"device={device} threads={torch.get_num_threads()} L={args.L} rounds={args.rounds} "
-          f"evals/timing={args.evals}")
+    print(
+        f"device={device} threads={torch.get_num_threads()} L={args.L} rounds={args.rounds} "
+        f"evals/timing={args.evals}"
+    )
     sgd_ms = statistics.median(per_round["sgd"]) * 1e3
     print(f"{'method':<22}{'ms/eval':>9}{'vs sgd':>9}{'vs floor':>10}   floor")
     for name in methods:
