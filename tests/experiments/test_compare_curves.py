@@ -1,22 +1,15 @@
 """scripts/compare_curves.py: the phase-by-phase comparison quoted in docs/results.md."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from test_report import fake_run
 
 from deeprelax.experiments.results import export_runs
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "compare_curves.py"
+from tests.support.files import load_file
 
 
 @pytest.fixture(scope="module")
 def compare_curves():
-    spec = importlib.util.spec_from_file_location("compare_curves", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file("scripts/compare_curves.py", "compare_curves")
 
 
 def test_phases_follow_the_learning_rate_schedule(compare_curves):

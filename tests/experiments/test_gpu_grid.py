@@ -1,22 +1,17 @@
 """scripts/gpu_grid.py on a CPU with a tiny budget: the same code path the GPU call takes."""
 
-import importlib.util
 import json
 import tarfile
-from pathlib import Path
 
 import pytest
 from test_jobs import write_idx_mnist
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "gpu_grid.py"
+from tests.support.files import load_file
 
 
 @pytest.fixture(scope="module")
 def gpu_grid():
-    spec = importlib.util.spec_from_file_location("gpu_grid", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file("scripts/gpu_grid.py", "gpu_grid")
 
 
 def _members(archive):

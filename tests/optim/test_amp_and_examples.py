@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import torch
 
 from deeprelax.optim import EntropySGD, Heat
+from tests.support.files import load_file
 
 from .helpers import Problem, assert_same, params_of
 
@@ -40,9 +38,7 @@ def test_grad_scaler_closure_free_equals_closure_mode():
 
 
 def test_closure_free_amp_example_runs_and_learns():
-    path = Path(__file__).resolve().parents[2] / "examples" / "closure_free_amp.py"
-    spec = importlib.util.spec_from_file_location("closure_free_amp", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    error = module.main(["--steps", "300", "--device", "cpu"])
+    error = load_file("examples/closure_free_amp.py", "closure_free_amp").main(
+        ["--steps", "300", "--device", "cpu"]
+    )
     assert error < 20.0  # a linearly separable problem; chance is 50 %
