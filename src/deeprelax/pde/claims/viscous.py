@@ -73,12 +73,12 @@ def hessian_gibbs(x, t=T, beta=BETA):
 def claim_3() -> Claim:
     """Hessian = 1/t - beta/t^2 Var(y); <= 1/t."""
     hq = hessian_gibbs(POINTS)
-    fd = lambda h: (
-        (  # noqa: E731
+
+    def fd(h):
+        return (
             local_entropy(POINTS + h) - 2 * local_entropy(POINTS) + local_entropy(POINTS - h)
-        )
-        / h**2
-    )
+        ) / h**2
+
     err, tol = _richardson(hq - fd(H), hq - fd(2 * H), 1e-7)
     above = float(np.max(hq) - 1 / T)
     return Claim(
