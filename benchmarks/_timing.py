@@ -8,6 +8,7 @@ from the repository root, so this folder is on ``sys.path``).
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 from collections.abc import Callable
 
@@ -50,7 +51,10 @@ class Timed:
 
     ``step_only``: the closure returns a stored loss and leaves one stored gradient in ``.grad``
     (no forward or backward), so only the optimizer is timed.  ``randn``: one ``normal_`` of the
-    whole parameter vector after every step (the noisy methods' floor).
+    whole parameter vector after every step (the noisy methods' floor).  After each ``time``:
+    ``minflt``, the process's minor page faults per evaluation, and with ``split`` ``inside``, the
+    (wall-clock, CPU) seconds per evaluation spent inside the closure (the step's own time is the
+    rest).
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class Timed:
         labels: torch.Tensor,
         step_only: bool = False,
         randn: bool = False,
+        split: bool = False,
     ):
         torch.manual_seed(0)
         self.model = build_model(model_name).to(device).train()
@@ -69,6 +74,9 @@ class Timed:
         self.device, self.data, self.labels = device, data, labels
         self.loss_fn = torch.nn.CrossEntropyLoss()
         self.step_only = step_only
+        self.split = split
+        self.inside = (0.0, 0.0)
+        self.minflt = 0.0
         self.noise = [torch.empty_like(p) for p in self.model.parameters()] if randn else None
         self.gen = torch.Generator(device=device).manual_seed(1)
         if step_only:
@@ -80,10 +88,22 @@ class Timed:
         """(wall-clock, process CPU) seconds per gradient evaluation over ``evals`` of them."""
         idx_gen = torch.Generator().manual_seed(2)
         model, opt = self.model, self.opt
+        inside = [0.0, 0.0]
 
         def closure():
             if self.step_only:
                 return self.loss
+            if self.split:
+                sync(self.device)
+                t0, c0 = time.perf_counter(), time.process_time()
+                loss = forward_backward()
+                sync(self.device)
+                inside[0] += time.perf_counter() - t0
+                inside[1] += time.process_time() - c0
+                return loss
+            return forward_backward()
+
+        def forward_backward():
             model.zero_grad()
             idx = torch.randint(0, len(self.data), (BATCH,), generator=idx_gen).to(self.device)
             loss = self.loss_fn(model(self.data[idx]), self.labels[idx])
@@ -93,6 +113,7 @@ class Timed:
         per_step = getattr(opt, "evals_per_step", 1)
         steps = max(1, evals // per_step)
         sync(self.device)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start, cpu = time.perf_counter(), time.process_time()
         for _ in range(steps):
             if opt is None:
@@ -103,5 +124,8 @@ class Timed:
                 for z in self.noise:
                     z.normal_(generator=self.gen)
         sync(self.device)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         done = steps * per_step
-        return (time.perf_counter() - start) / done, (time.process_time() - cpu) / done
+        self.minflt = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / done
+        self.inside = (inside[0] / done, inside[1] / done)
+        return wall / done, cpu / done
