@@ -227,7 +227,8 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
         for p in params:
             st, dtype = self.state[p], self._state_dtype(p)
             g = p.grad if p.grad is not None else self._zeros(p)
-            grads.append(g if g.dtype == dtype else g.to(dtype))
+            g = g if g.dtype == dtype else g.to(dtype)
+            grads.append(g.neg() if group.get("maximize") else g)  # .grad itself is only read
             points.append(st["point"] if L > 0 and self._separate(p) else p)
             anchors.append(st["anchor"] if "anchor" in st and (L > 0 or self._separate(p)) else p)
         kinds = {(t.device, t.dtype) for t in points}

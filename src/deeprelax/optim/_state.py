@@ -241,6 +241,7 @@ class StateMixin:
         self._reset_transients()
         for group in self.param_groups:
             group.setdefault("foreach", None)
+            group.setdefault("maximize", False)
             if "gamma" in group:
                 group.setdefault("gamma_max", None)
 

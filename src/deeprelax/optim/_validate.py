@@ -83,6 +83,9 @@ def check_common(group: dict[str, Any]) -> None:
     group["momentum"] = real("momentum", group["momentum"], low=0.0, high=1.0, high_open=True)
     group["nesterov"] = nesterov_flag(group["nesterov"], group["momentum"])
     group["weight_decay"] = real("weight_decay", group["weight_decay"], low=0.0)
+    maximize = group.setdefault("maximize", False)
+    if not isinstance(maximize, bool):
+        raise ValueError(f"Invalid maximize value: {maximize!r} (True or False)")
     group["L"] = count("L", group["L"])
     if "rho" in group:
         group["rho"] = real("rho", group["rho"], low=0.0)

@@ -52,6 +52,9 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
             Nesterov whenever there is momentum; ``True`` with ``momentum=0`` is an error, as in SGD).
         weight_decay (float): L2 :math:`\omega`, added to the inner direction (and to the SGD
             direction when ``L = 0``); not to the outer direction ``D`` (default 0).
+        maximize (bool): maximize the objective instead of minimizing it, as in
+            :class:`torch.optim.SGD`: every gradient is negated (out of place, ``.grad`` is left
+            as it is) before anything reads it; weight decay still pulls towards 0 (default False).
         L (int): inner steps = gradient evaluations per outer step (default 20).
         gamma (float): coupling :math:`g_0 = 1/t` (default 0.01, the authors' class default).
         scoping (float): growth :math:`g_1` of the coupling per outer step (default 0).
@@ -103,6 +106,7 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
         momentum: float = 0.9,
         nesterov: bool | None = None,
         weight_decay: float = 0.0,
+        maximize: bool = False,
         L: int = 20,
         gamma: float = 0.01,
         scoping: float = 0.0,
@@ -125,6 +129,7 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
             momentum=momentum,
             nesterov=nesterov,
             weight_decay=weight_decay,
+            maximize=maximize,
             L=L,
             gamma=gamma,
             scoping=scoping,

@@ -24,7 +24,7 @@ class Heat(NoiseSync, RelaxedOptimizer):
             + \rho\,\widehat\nabla f(x), \qquad x \leftarrow x - \eta\,\mathrm{NAG}_\nu(D; m)
 
     Args:
-        params, lr, momentum, nesterov, weight_decay, rho, generator, foreach, closure_free, telemetry, state_dtype, sync_noise, fused: as in :class:`~deeprelax.optim.EntropySGD`.
+        params, lr, momentum, nesterov, weight_decay, maximize, rho, generator, foreach, closure_free, telemetry, state_dtype, sync_noise, fused: as in :class:`~deeprelax.optim.EntropySGD`.
         L (int): Gaussian samples per step (default 20).
         gamma (float): :math:`g_0 = 1/t`; the perturbation std is :math:`1/\sqrt{g_k}`
             (default 1e4, std 0.01; a deeprelax choice).
@@ -49,6 +49,7 @@ class Heat(NoiseSync, RelaxedOptimizer):
         momentum: float = 0.9,
         nesterov: bool | None = None,
         weight_decay: float = 0.0,
+        maximize: bool = False,
         L: int = 20,
         gamma: float = 1e4,
         scoping: float = 0.0,
@@ -67,6 +68,7 @@ class Heat(NoiseSync, RelaxedOptimizer):
             momentum=momentum,
             nesterov=nesterov,
             weight_decay=weight_decay,
+            maximize=maximize,
             L=L,
             gamma=gamma,
             scoping=scoping,

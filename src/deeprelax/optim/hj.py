@@ -34,7 +34,7 @@ class HJ(RelaxedOptimizer):
     ``L = 0`` (or :math:`t \to 0`) is plain SGD with Nesterov and weight decay.
 
     Args:
-        params, lr, momentum, nesterov, weight_decay, rho, foreach, closure_free, telemetry, state_dtype, fused: as in :class:`~deeprelax.optim.EntropySGD`.
+        params, lr, momentum, nesterov, weight_decay, maximize, rho, foreach, closure_free, telemetry, state_dtype, fused: as in :class:`~deeprelax.optim.EntropySGD`.
         L (int): fixed-point iterations per step (default 10, the authors' final default).
         gamma (float): coupling :math:`g_0 = 1/t` (default 10, i.e. t = 0.1; a deeprelax choice).
         scoping, gamma_max: the coupling schedule, as in EntropySGD.
@@ -54,6 +54,7 @@ class HJ(RelaxedOptimizer):
         momentum: float = 0.9,
         nesterov: bool | None = None,
         weight_decay: float = 0.0,
+        maximize: bool = False,
         L: int = 10,
         gamma: float = 10.0,
         scoping: float = 0.0,
@@ -72,6 +73,7 @@ class HJ(RelaxedOptimizer):
             momentum=momentum,
             nesterov=nesterov,
             weight_decay=weight_decay,
+            maximize=maximize,
             L=L,
             gamma=gamma,
             scoping=scoping,

@@ -21,7 +21,7 @@ class ProxSGD(EntropySGD):
     (:math:`+\rho\,\widehat\nabla f(x)`).  It is :class:`EntropySGD` with ``noise=0``, ``alpha=1``.
 
     Args:
-        params, lr, momentum, nesterov, weight_decay, L, gamma, scoping, gamma_max, inner_momentum, rho, foreach, closure_free, telemetry, state_dtype, fused: as in :class:`EntropySGD`.
+        params, lr, momentum, nesterov, weight_decay, maximize, L, gamma, scoping, gamma_max, inner_momentum, rho, foreach, closure_free, telemetry, state_dtype, fused: as in :class:`EntropySGD`.
         inner_lr (float): inner step :math:`\eta'` (default 0.25, the authors' H-ESGD value).
             The inner descent is stable for :math:`\eta'(\lambda_{\max} + g) \lesssim 2(1-\nu')`
             with momentum; lower it for sharp losses.
@@ -38,6 +38,7 @@ class ProxSGD(EntropySGD):
         momentum: float = 0.9,
         nesterov: bool | None = None,
         weight_decay: float = 0.0,
+        maximize: bool = False,
         L: int = 20,
         gamma: float = 0.01,
         scoping: float = 0.0,
@@ -58,6 +59,7 @@ class ProxSGD(EntropySGD):
             momentum=momentum,
             nesterov=nesterov,
             weight_decay=weight_decay,
+            maximize=maximize,
             L=L,
             gamma=gamma,
             scoping=scoping,

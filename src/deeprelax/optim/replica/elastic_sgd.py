@@ -43,6 +43,8 @@ class ElasticSGD(ElasticCoupling, RelaxedOptimizer):
         momentum (float): :math:`\nu` (default 0.9).
         nesterov (bool): Nesterov momentum (default True).
         weight_decay (float): :math:`\omega`, L2 added to the gradient (default 0).
+        maximize (bool): ascend instead of descend, as in :class:`torch.optim.SGD`: the gradient
+            is negated before the weight decay and the coupling are added (default False).
         kappa (float): elastic coupling to the reference, :math:`\kappa_0` (PAPER.md's
             :math:`\kappa`, :math:`g` in §5.7; default 0.03, the authors' Elastic-SGD note).
             Earlier releases called it ``rho``, which still works for one release with a
@@ -78,6 +80,7 @@ class ElasticSGD(ElasticCoupling, RelaxedOptimizer):
         momentum: float = 0.9,
         nesterov: bool = True,
         weight_decay: float = 0.0,
+        maximize: bool = False,
         kappa: float = 0.03,
         scoping: float = 0.0,
         kappa_max: float | None = KAPPA_MAX,
@@ -88,6 +91,7 @@ class ElasticSGD(ElasticCoupling, RelaxedOptimizer):
             momentum=momentum,
             nesterov=nesterov,
             weight_decay=weight_decay,
+            maximize=maximize,
             kappa=kappa,
             scoping=scoping,
             kappa_max=kappa_max,

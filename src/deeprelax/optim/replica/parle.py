@@ -46,7 +46,7 @@ class Parle(ElasticCoupling, EntropySGD):
 
     Args:
         params: parameters or param groups (one dtype and device for all; one ``L``).
-        lr, momentum, nesterov, weight_decay, L, gamma, inner_lr, inner_momentum, noise, alpha:
+        lr, momentum, nesterov, weight_decay, maximize, L, gamma, inner_lr, inner_momentum, noise, alpha:
             as in :class:`EntropySGD`. Defaults are the authors' Parle: ``L=25``, ``gamma=0.01``,
             ``noise=0`` (their code sets an ``eps`` it never reads), ``alpha=1`` (:math:`\mu` =
             the last iterate), ``lr=inner_lr=0.1``, ``momentum=inner_momentum=0.9``.
@@ -84,6 +84,7 @@ class Parle(ElasticCoupling, EntropySGD):
         momentum: float = 0.9,
         nesterov: bool | None = None,
         weight_decay: float = 0.0,
+        maximize: bool = False,
         L: int = 25,
         gamma: float = 0.01,
         scoping: float = 0.0,
@@ -106,6 +107,7 @@ class Parle(ElasticCoupling, EntropySGD):
             momentum=momentum,
             nesterov=nesterov,
             weight_decay=weight_decay,
+            maximize=maximize,
             L=L,
             gamma=gamma,
             scoping=scoping,
