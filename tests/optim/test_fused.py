@@ -20,6 +20,7 @@ import torch
 from deeprelax.optim import HJ, EntropySGD, Heat, ProxSGD, _fused, _philox
 
 from .helpers import OPTIMIZERS, Problem, params_of
+from .test_layouts import reload_mid_chain
 
 IDS = [name for name, _, _ in OPTIMIZERS]
 CLASSES = [EntropySGD, HJ, ProxSGD, Heat]
@@ -215,6 +216,12 @@ def test_fused_group_with_two_dtypes_compiles_one_call_per_dtype():
     for x, y in zip(run(False), run(True)):
         tol = 1e-12 if x.dtype == torch.float64 else 1e-6
         torch.testing.assert_close(x, y, rtol=tol, atol=tol)
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize("cls", CLASSES, ids=[c.__name__ for c in CLASSES])
+def test_fused_reload_of_the_same_optimizer_mid_chain_resumes_exactly(cls):
+    reload_mid_chain(cls, telemetry=True, fused=True)
 
 
 @pytest.mark.compile

@@ -423,6 +423,49 @@ def test_closure_raising_mid_chain_restores_x(cls, closure_free):
     opt.step(good)  # carries on from x
 
 
+# -- the same optimizer reloaded mid-chain ---------------------------------------------------------
+@pytest.mark.parametrize("cls", CLASSES, ids=CLASS_IDS)
+@pytest.mark.parametrize("telemetry", [False, True])
+def test_reloading_the_same_optimizer_mid_chain_resumes_exactly(cls, telemetry):
+    """load_state_dict into the optimizer that is mid-chain replaces its state tensors: the lists
+    of the running outer step must follow (a stale one would update the old tensors), and the
+    telemetry, which starts empty there, must not fail."""
+    reload_mid_chain(cls, telemetry=telemetry, fused=False)
+
+
+def reload_mid_chain(cls, telemetry: bool, fused: bool) -> None:
+    """Three outer steps straight, against the same with a reload of the same optimizer mid-chain."""
+
+    def fresh():
+        prob = Problem()
+        model = prob.model()
+        kw = dict(KW[cls], L=4, closure_free=True, telemetry=telemetry, fused=fused)
+        gen = {"generator": torch.Generator().manual_seed(3)} if cls in (EntropySGD, Heat) else {}
+        return prob, model, cls(model.parameters(), **kw, **gen), prob.batches()
+
+    def evals(prob, model, opt, stream, n):
+        closure = prob.closure(model, opt, stream)
+        for _ in range(n):
+            opt.step(closure)
+
+    prob, model, opt, stream = fresh()  # straight through: three outer steps
+    n = opt.evals_per_step
+    evals(prob, model, opt, stream, 3 * n)
+    straight = params_of(model)
+
+    prob, model, opt, stream = fresh()
+    evals(prob, model, opt, stream, n + 2)
+    snapshot = copy.deepcopy((model.state_dict(), opt.state_dict(), stream))
+    evals(prob, model, opt, stream, n - 1)  # on, past the outer step: then back to the snapshot
+    assert opt.inner_index == 1
+    evals(prob, model, opt, stream, 1)  # mid-chain again, lists of this outer step alive
+    model.load_state_dict(snapshot[0])
+    opt.load_state_dict(snapshot[1])
+    assert opt.inner_index == 2
+    evals(prob, model, opt, snapshot[2], 2 * n - 2)
+    assert_same(params_of(model), straight)
+
+
 # -- deepcopy in lockstep --------------------------------------------------------------------------
 @pytest.mark.parametrize("cls", CLASSES, ids=CLASS_IDS)
 def test_deepcopy_steps_in_lockstep(cls):

@@ -27,13 +27,18 @@ from torch import Tensor
 __all__ = ["agree_finite", "is_dtensor", "local", "new_shard_seed", "shard_generator"]
 
 
+_DTENSOR: list[type] = []  # the DTensor class, imported at the first call
+
+
 def is_dtensor(t: Any) -> bool:
     """Whether ``t`` is a ``torch.distributed.tensor.DTensor`` (False when it cannot be one)."""
-    if not torch.distributed.is_available():
-        return False
-    from torch.distributed.tensor import DTensor
+    if not _DTENSOR:
+        if not torch.distributed.is_available():
+            return False
+        from torch.distributed.tensor import DTensor
 
-    return isinstance(t, DTensor)
+        _DTENSOR.append(DTensor)
+    return isinstance(t, _DTENSOR[0])
 
 
 def local(t: Tensor) -> Tensor:

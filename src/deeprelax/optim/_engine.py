@@ -72,6 +72,7 @@ class Chain:
     ops: ListOps
     coupling: float
     index: int
+    buffers: dict[str, list[Tensor]] = dataclasses.field(default_factory=dict)  # by state name
 
 
 class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
@@ -122,6 +123,7 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
         self._losses: list[tuple[int, Tensor]] = []
         self._versions: dict[int, int] = {}
         self._scratch: dict[tuple[str, int], Tensor] = {}
+        self._step_chains: list[Chain] | None = None  # this outer step's chains, from evaluation 0
 
     # -- hooks ---------------------------------------------------------------------------------
     def _evals_per_step(self, L: int) -> int:
@@ -214,21 +216,58 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
                     st["in_chain"] = True
                 elif not st or not st.get("in_chain"):
                     continue  # joined mid-chain: takes part from the next outer step, untouched now
-                if p.grad is not None and p.grad.is_sparse:
-                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
                 params.append(p)
             if params:
                 chains.append(self._chain(group, params, index))
         return chains
 
+    def _next_chains(self, index: int) -> list[Chain]:
+        """Evaluation ``index``'s chains: built at evaluation 0, then only the gradients renewed.
+
+        Within an outer step the taking-part parameters, their state tensors and the coupling do
+        not change, so evaluations 1 … n-1 reuse evaluation 0's lists (and the state lists the
+        method looked up).  Whatever replaces the state or restarts the chain (``load_state_dict``,
+        unpickling, an abort) drops them, and the lists are then rebuilt from the state.
+        """
+        cached = self._step_chains
+        if index == 0 or cached is None:
+            chains = self._chains(index)
+        else:
+            chains = cached
+            for chain in chains:
+                chain.grads = self._grads(chain.group, chain.params)
+                chain.index = index
+        self._step_chains = chains
+        return chains
+
+    def _grads(self, group: dict, params: list[Tensor]) -> list[Tensor]:
+        """The gradients at the current point in the state dtype (negated for ``maximize``)."""
+        grads = []
+        maximize = group.get("maximize")
+        for p in params:
+            g = p.grad
+            if g is None:
+                g = self._zeros(p)
+            elif g.is_sparse:
+                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+            dtype = self._state_dtype(p)
+            g = g if g.dtype == dtype else g.to(dtype)
+            grads.append(g.neg() if maximize else g)  # .grad itself is only read
+        return grads
+
+    def _chain_buffers(self, chain: Chain, name: str) -> list[Tensor]:
+        """The state tensors ``name`` of the chain's parameters, looked up once per outer step."""
+        buffers = chain.buffers.get(name)
+        if buffers is None:
+            buffers = chain.buffers[name] = self._buffers_for(chain.params, name)
+        return buffers
+
     def _chain(self, group: dict, params: list[Tensor], index: int) -> Chain:
         L = group["L"]
-        points, grads, anchors = [], [], []
+        points, anchors = [], []
+        grads = self._grads(group, params)
         for p in params:
-            st, dtype = self.state[p], self._state_dtype(p)
-            g = p.grad if p.grad is not None else self._zeros(p)
-            g = g if g.dtype == dtype else g.to(dtype)
-            grads.append(g.neg() if group.get("maximize") else g)  # .grad itself is only read
+            st = self.state[p]
             points.append(st["point"] if L > 0 and self._separate(p) else p)
             anchors.append(st["anchor"] if "anchor" in st and (L > 0 or self._separate(p)) else p)
         kinds = {(t.device, t.dtype) for t in points}
@@ -266,14 +305,14 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
             self._losses.append((index, torch.as_tensor(loss).detach()))
         if index == 0 and self.telemetry:
             self._tele = {"grad_norm_sq": 0.0, "noise_sq": 0.0, "chain_sq": {}}
-        chains = self._chains(index)
+        chains = self._next_chains(index)
         for chain in chains:
             if index == 0:
                 self._start(chain)
             if chain.group["L"] == 0:
                 continue
             if index == 0 and "anchor_grad" in self.state[chain.params[0]]:
-                chain.ops.copy_(self._buffers_for(chain.params, "anchor_grad"), chain.grads)
+                chain.ops.copy_(self._chain_buffers(chain, "anchor_grad"), chain.grads)
             if index == 0 and self.telemetry:
                 self._tele["grad_norm_sq"] += chain.ops.sum_of_squares(chain.grads)
             if self.fused:  # one compiled pass, the next point's 16-bit write included
@@ -286,6 +325,7 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
         if index + 1 < n:
             g["inner_index"] = index + 1
             return False
+        self._step_chains = None
         self._outer_step(chains)
         g["inner_index"] = 0
         g["step"] += 1
@@ -308,14 +348,14 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
             return self._sgd_direction(chain)
         direction = self._direction(chain)
         if self.telemetry:  # |D| and its cosine with the plain gradient, before the rho term
-            anchor_grad = self._buffers_for(chain.params, "anchor_grad")
+            anchor_grad = self._chain_buffers(chain, "anchor_grad")
             self._tele["relaxed_sq"] = self._tele.get("relaxed_sq", 0.0) + chain.ops.sum_of_squares(
                 direction
             )
             self._tele["dot"] = self._tele.get("dot", 0.0) + chain.ops.dot(direction, anchor_grad)
         control = self._control_weight(group)
         if control > 0:
-            chain.ops.add_(direction, self._buffers_for(chain.params, "anchor_grad"), alpha=control)
+            chain.ops.add_(direction, self._chain_buffers(chain, "anchor_grad"), alpha=control)
         return direction
 
     def _outer_step(self, chains: list[Chain]) -> None:
@@ -335,7 +375,7 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
                 continue
             group = chain.group
             momentum = group["momentum"]
-            buffers = self._buffers_for(chain.params, "momentum_buffer") if momentum > 0 else []
+            buffers = self._chain_buffers(chain, "momentum_buffer") if momentum > 0 else []
             update = momentum_direction(
                 chain.ops, direction, buffers, momentum, uses_nesterov(group["nesterov"], momentum)
             )

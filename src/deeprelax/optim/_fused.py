@@ -239,8 +239,9 @@ def _run(
     scalars.  Returns what each call returned, in part order.
     """
     results = []
-    for idx in _parts(lists[0]):
-        sub = [[lst[i] for i in idx] if lst else lst for lst in lists]
+    parts = _parts(lists[0])
+    for idx in parts:
+        sub = lists if len(parts) == 1 else [[lst[i] for i in idx] if lst else lst for lst in lists]
         ref = sub[0]
         out_idx = tuple(j for j, i in enumerate(idx) if write and outs[i] is not lists[src][i])
         sub_outs = [outs[idx[j]] for j in out_idx]
@@ -285,8 +286,8 @@ def _consume_entropy(opt: Any, chain: Any, write: bool) -> None:
         chain.points,
         chain.grads,
         chain.anchors,
-        opt._buffers_for(chain.params, "inner_mean"),
-        opt._buffers_for(chain.params, "inner_momentum_buffer") if nu else [],
+        opt._chain_buffers(chain, "inner_mean"),
+        opt._chain_buffers(chain, "inner_momentum_buffer") if nu else [],
         noise,
     ]
     _run(_entropy_kernel, lists, chain.params, write, values, flags, rng_key=key)
@@ -308,7 +309,7 @@ def _consume_hj(opt: Any, chain: Any, write: bool) -> None:
         chain.points,
         chain.grads,
         chain.anchors,
-        opt._buffers_for(chain.params, "hj_direction"),
+        opt._chain_buffers(chain, "hj_direction"),
     ]
     _run(_hj_kernel, lists, chain.params, write and move, values, flags)
     if move and opt.telemetry:
@@ -323,13 +324,16 @@ def _consume_heat(opt: Any, chain: Any, write: bool) -> None:
     if move and not key:
         opt._normal_(chain, chain.points)
         if opt.telemetry:
-            opt._tele["noise_sq"] += std**2 * chain.ops.sum_of_squares(chain.points)
+            tele = opt._tele  # starts empty mid-chain after a reload: .get
+            tele["noise_sq"] = tele.get("noise_sq", 0.0) + std**2 * chain.ops.sum_of_squares(
+                chain.points
+            )
     accumulate = 0 if index == 0 else (1 if index == 1 else 2)
     lists = [
         chain.points,
         chain.grads,
         chain.anchors,
-        opt._buffers_for(chain.params, "heat_grad_sum"),
+        opt._chain_buffers(chain, "heat_grad_sum"),
         offsets,
     ]
     _run(
@@ -358,18 +362,18 @@ def fused_direction(opt: Any, chain: Any) -> tuple[list[Tensor], Tensor | None]:
         d = opt._outer_direction(chain)
         return d, chain.ops.finite(d)
     rho = opt._control_weight(group) if group["L"] > 0 else 0.0
-    ags = opt._buffers_for(chain.params, "anchor_grad") if rho > 0 else []
+    ags = opt._chain_buffers(chain, "anchor_grad") if rho > 0 else []
     wd, sub, scale, L = 0.0, False, False, group["L"]
     if L == 0:
         base, wd = chain.grads, group["weight_decay"]
         outs = opt.work("direction", chain.anchors) if wd else base
     elif opt._fused_rule == "entropy":
-        base, sub = opt._buffers_for(chain.params, "inner_mean"), True
+        base, sub = opt._chain_buffers(chain, "inner_mean"), True
         outs = opt.work("direction", chain.anchors)  # the eager path's: mu_L stays in the state
     elif opt._fused_rule == "hj":
-        base = outs = opt._buffers_for(chain.params, "hj_direction")
+        base = outs = opt._chain_buffers(chain, "hj_direction")
     else:
-        base = outs = opt._buffers_for(chain.params, "heat_grad_sum")
+        base = outs = opt._chain_buffers(chain, "heat_grad_sum")
         wd, scale = group["weight_decay"], True
     write = sub or scale or bool(wd) or rho > 0
     flags = (sub, scale, bool(wd), rho > 0, write)
@@ -391,7 +395,7 @@ def fused_apply(opt: Any, chain: Any, direction: list[Tensor]) -> None:
     momentum, lr = group["momentum"], group["lr"]
     lr = float(lr) if torch.is_tensor(lr) else lr
     nesterov = uses_nesterov(group["nesterov"], momentum)
-    bufs = opt._buffers_for(chain.params, "momentum_buffer") if momentum > 0 else []
+    bufs = opt._chain_buffers(chain, "momentum_buffer") if momentum > 0 else []
     lists = [direction, bufs, chain.anchors]
     _run(_apply_kernel, lists, chain.params, True, (momentum, -lr), (momentum > 0, nesterov), src=2)
     for p, x in zip(chain.params, chain.anchors):

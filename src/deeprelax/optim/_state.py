@@ -187,6 +187,7 @@ class StateMixin:
         g["inner_index"] = 0
         g["eval_mode"] = False
         self._losses = []
+        self._step_chains = None
 
     # -- param groups and pickling -------------------------------------------------------------
     def add_param_group(self, param_group: dict) -> None:

@@ -179,7 +179,7 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
     def _consume(self, chain: Chain) -> None:
         group, ops, ys, xs = chain.group, chain.ops, chain.points, chain.anchors
         wd, coupling = group["weight_decay"], chain.coupling
-        mean = self._buffers_for(chain.params, "inner_mean")
+        mean = self._chain_buffers(chain, "inner_mean")
         if chain.index == 0:
             ops.copy_(mean, xs)
             # y = x here, so the coupling term is exactly zero
@@ -214,7 +214,7 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
         if not nu:
             ops.add_(ys, d, alpha=-lr_in)
             return
-        scaled = self._buffers_for(chain.params, "inner_momentum_buffer")
+        scaled = self._chain_buffers(chain, "inner_momentum_buffer")
         if chain.index == 0:
             ops.copy_(scaled, d)
             ops.mul_(scaled, 1.0 - nu)
@@ -229,7 +229,7 @@ class EntropySGD(NoiseSync, RelaxedOptimizer):
     def _direction(self, chain: Chain) -> list[Tensor]:
         # D = x - mu_L, in the reusable "direction" work tensors (the coupling's, free here):
         # the state "inner_mean" keeps the chain's mean mu_L between outer steps
-        mean = self._buffers_for(chain.params, "inner_mean")
+        mean = self._chain_buffers(chain, "inner_mean")
         return chain.ops.add_into(
             self.work("direction", chain.anchors), chain.anchors, mean, alpha=-1.0
         )

@@ -104,7 +104,7 @@ class Heat(NoiseSync, RelaxedOptimizer):
 
     def _consume(self, chain: Chain) -> None:
         ops, index, L = chain.ops, chain.index, chain.group["L"]
-        total = self._buffers_for(chain.params, "heat_grad_sum")
+        total = self._chain_buffers(chain, "heat_grad_sum")
         if index == 1:
             ops.copy_(total, chain.grads)
         elif index > 1:
@@ -114,11 +114,12 @@ class Heat(NoiseSync, RelaxedOptimizer):
             self._normal_(chain, chain.points)
             ops.mul_(chain.points, std)
             if self.telemetry:
-                self._tele["noise_sq"] += ops.sum_of_squares(chain.points)
+                tele = self._tele  # starts empty mid-chain after a reload: .get
+                tele["noise_sq"] = tele.get("noise_sq", 0.0) + ops.sum_of_squares(chain.points)
             ops.add_(chain.points, chain.anchors)
 
     def _direction(self, chain: Chain) -> list[Tensor]:
-        total = self._buffers_for(chain.params, "heat_grad_sum")
+        total = self._chain_buffers(chain, "heat_grad_sum")
         chain.ops.mul_(total, 1.0 / chain.group["L"])
         if chain.group["weight_decay"]:
             chain.ops.add_(total, chain.anchors, alpha=chain.group["weight_decay"])

@@ -109,7 +109,7 @@ class HJ(RelaxedOptimizer):
 
     def _consume(self, chain: Chain) -> None:
         ops, wd, index = chain.ops, chain.group["weight_decay"], chain.index
-        p_vec = self._buffers_for(chain.params, "hj_direction")
+        p_vec = self._chain_buffers(chain, "hj_direction")
         q = chain.grads
         if wd:
             q = ops.add_into(
@@ -126,4 +126,4 @@ class HJ(RelaxedOptimizer):
                 self._record_chain_distance(chain)
 
     def _direction(self, chain: Chain) -> list[Tensor]:
-        return self._buffers_for(chain.params, "hj_direction")
+        return self._chain_buffers(chain, "hj_direction")
