@@ -49,11 +49,14 @@ def drive(model, opt, stream, steps, closure_free=False):
 # -- L = 0 is torch.optim.SGD, bit for bit, in every layout --------------------------------------
 @pytest.mark.parametrize("cls", CLASSES, ids=CLASS_IDS)
 @pytest.mark.parametrize("nesterov", [None, False])
-def test_L0_with_param_groups_is_sgd_bit_for_bit(cls, nesterov):
+@pytest.mark.parametrize("maximize", [False, True])
+def test_L0_with_param_groups_is_sgd_bit_for_bit(cls, nesterov, maximize):
     prob = Problem()
     m1, m2 = prob.model(), prob.model()
-    sgd = torch.optim.SGD(groups_of(m1), lr=0.1, momentum=0.9, nesterov=nesterov is None)
-    opt = cls(groups_of(m2), lr=0.1, momentum=0.9, nesterov=nesterov, L=0)
+    sgd = torch.optim.SGD(
+        groups_of(m1), lr=0.1, momentum=0.9, nesterov=nesterov is None, maximize=maximize
+    )
+    opt = cls(groups_of(m2), lr=0.1, momentum=0.9, nesterov=nesterov, L=0, maximize=maximize)
     s1, s2 = prob.batches(), prob.batches()
     for _ in range(5):
         for model, o, s in ((m1, sgd, s1), (m2, opt, s2)):

@@ -2,8 +2,8 @@
 
 The gradients are negated out of place before anything reads them, so a run that maximizes f
 and one that minimizes -f see bit-identical numbers (negation and autograd's sign flip are
-exact), for every method, in closure and closure-free mode, with 16-bit parameters, and with
-``L = 0`` against torch.optim.SGD(maximize=True) itself.
+exact), for every method, in closure and closure-free mode, with 16-bit parameters and per
+param group (``L = 0`` against torch.optim.SGD(maximize=True) itself: test_layouts.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from deeprelax.optim import ElasticSGD, Parle
 
 from .helpers import OPTIMIZERS, Problem, assert_same, params_of
 from .test_fused import _compile_tests_on_request  # noqa: F401 - the compile marker's gate
-from .test_layouts import CLASS_IDS, CLASSES, groups_of
+from .test_layouts import CLASSES, groups_of
 
 TABLE = [
     *OPTIMIZERS,
@@ -73,22 +73,6 @@ def test_maximize_with_bfloat16_parameters_and_float32_state(name, cls, kw):
     up, _, _ = run(cls, kw, sign=1.0, maximize=True, dtype=torch.bfloat16)
     down, _, _ = run(cls, kw, sign=-1.0, maximize=False, dtype=torch.bfloat16)
     assert_same(up, down)
-
-
-@pytest.mark.parametrize("cls", CLASSES, ids=CLASS_IDS)
-def test_L0_maximize_with_param_groups_is_sgd_bit_for_bit(cls):
-    prob = Problem()
-    m1, m2 = prob.model(), prob.model()
-    sgd = torch.optim.SGD(groups_of(m1), lr=0.1, momentum=0.9, nesterov=True, maximize=True)
-    opt = cls(groups_of(m2), lr=0.1, momentum=0.9, L=0, maximize=True)
-    s1, s2 = prob.batches(), prob.batches()
-    for _ in range(5):
-        for model, o, s in ((m1, sgd, s1), (m2, opt, s2)):
-            o.zero_grad()
-            x, y = next(s)
-            ((model(x) - y) ** 2).mean().backward()
-            o.step()
-    assert_same(params_of(m1), params_of(m2))
 
 
 @pytest.mark.parametrize(("name", "cls", "kw"), TABLE[:5], ids=IDS[:5])
