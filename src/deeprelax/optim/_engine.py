@@ -240,28 +240,6 @@ class RelaxedOptimizer(StateMixin, NoiseMixin, Optimizer):
         self._step_chains = chains
         return chains
 
-    def _grads(self, group: dict, params: list[Tensor]) -> list[Tensor]:
-        """The gradients at the current point in the state dtype (negated for ``maximize``)."""
-        grads = []
-        maximize = group.get("maximize")
-        for p in params:
-            g = p.grad
-            if g is None:
-                g = self._zeros(p)
-            elif g.is_sparse:
-                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-            dtype = self._state_dtype(p)
-            g = g if g.dtype == dtype else g.to(dtype)
-            grads.append(g.neg() if maximize else g)  # .grad itself is only read
-        return grads
-
-    def _chain_buffers(self, chain: Chain, name: str) -> list[Tensor]:
-        """The state tensors ``name`` of the chain's parameters, looked up once per outer step."""
-        buffers = chain.buffers.get(name)
-        if buffers is None:
-            buffers = chain.buffers[name] = self._buffers_for(chain.params, name)
-        return buffers
-
     def _chain(self, group: dict, params: list[Tensor], index: int) -> Chain:
         L = group["L"]
         points, anchors = [], []

@@ -293,9 +293,8 @@ def _consume_entropy(opt: Any, chain: Any, write: bool) -> None:
     _run(_entropy_kernel, lists, chain.params, write, values, flags, rng_key=key)
     if opt.telemetry:
         if noisy:
-            opt._tele["noise_sq"] = opt._tele.get(
-                "noise_sq", 0.0
-            ) + std**2 * chain.ops.sum_of_squares(noise)
+            sq = std**2 * chain.ops.sum_of_squares(noise)
+            opt._tele["noise_sq"] = opt._tele.get("noise_sq", 0.0) + sq
         opt._record_chain_distance(chain)
 
 
@@ -324,10 +323,8 @@ def _consume_heat(opt: Any, chain: Any, write: bool) -> None:
     if move and not key:
         opt._normal_(chain, chain.points)
         if opt.telemetry:
-            tele = opt._tele  # starts empty mid-chain after a reload: .get
-            tele["noise_sq"] = tele.get("noise_sq", 0.0) + std**2 * chain.ops.sum_of_squares(
-                chain.points
-            )
+            sq = std**2 * chain.ops.sum_of_squares(chain.points)  # _tele is empty after a reload
+            opt._tele["noise_sq"] = opt._tele.get("noise_sq", 0.0) + sq
     accumulate = 0 if index == 0 else (1 if index == 1 else 2)
     lists = [
         chain.points,
