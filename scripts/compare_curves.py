@@ -53,6 +53,35 @@ def compare(cell: Cell, sgd: Cell, spans: list[tuple[float, float]]) -> list[str
         where = f"at {cell.ee[hit[0]]:.1f} EE" if len(hit) else "never"
         reach.append(f"  SGD's error at {ee[sel[-1]]:g} EE ({target:.2f} %): reached {where}")
     return lines + reach
+
+
+def _first(err: np.ndarray, ee: np.ndarray, target: float) -> str:
+    hit = np.nonzero(err <= target + 1e-12)[0]
+    return f"{ee[hit[0]]:.0f}" if len(hit) else "never"
+
+
+def per_seed(cell: Cell, sgd: Cell) -> list[str]:
+    """Each seed's final error and where it first reaches SGD's final seed-mean error (SGD's own
+    seeds beside), and Welch's t-test on the final errors: whether a difference of the means
+    stands out of the seed spread."""
+    target = float(sgd.err[:, -1].mean())
+    finals = ", ".join(f"{e:.2f}" for e in cell.err[:, -1])
+    own = ", ".join(f"{e:.2f}" for e in sgd.err[:, -1])
+    reach = ", ".join(_first(e, cell.ee, target) for e in cell.err)
+    base = ", ".join(_first(e, sgd.ee, target) for e in sgd.err)
+    lines = [
+        f"  per seed: final error {finals} % (SGD {own} %); SGD's final mean error "
+        f"({target:.2f} %) first reached at {reach} EE (SGD's seeds: {base} EE)"
+    ]
+    if len(cell.seeds) > 1 and len(sgd.seeds) > 1:
+        from scipy.stats import ttest_ind
+
+        test = ttest_ind(cell.err[:, -1], sgd.err[:, -1], equal_var=False)
+        diff = cell.err[:, -1].mean() - sgd.err[:, -1].mean()
+        lines.append(
+            f"  final error, mean difference {diff:+.3f} points: "
+            f"Welch t = {test.statistic:+.2f}, two-sided p = {test.pvalue:.2g}"
+        )
     return lines
 
 
@@ -79,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{model}: {method} (seeds {', '.join(map(str, cell.seeds))}) against sgd "
                 f"(seeds {', '.join(map(str, sgd.seeds))}), seed-mean curves"
             )
-            print("\n".join(compare(cell, sgd, phases(model, args.early))))
+            print("\n".join(compare(cell, sgd, phases(model, args.early)) + per_seed(cell, sgd)))
     return 0
 
 
