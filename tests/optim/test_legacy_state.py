@@ -1,4 +1,5 @@
-"""Checkpoints of earlier versions load and resume to the trajectory the old code took.
+"""Checkpoints of earlier versions load and resume to the trajectory the old code took (to
+float64 round-off: the fixture was computed on another CPU).
 
 The fixture (data/legacy_checkpoints.pt, made by legacy_checkpoints.py from the old source) keeps
 the optimizer-wide state under "relax", the replicas' coupling under "rho"/"rho_max", and
@@ -43,7 +44,13 @@ def test_old_checkpoint_resumes_bit_for_bit(blob, name):
         opt.load_state_dict(saved["optimizer"])
     assert opt.grad_evals == before
     run(model, opt, before, after)
-    assert torch.equal(flat(model), saved["final"])
+    # The fixture's trajectory was computed on another CPU, whose math kernels round the float64
+    # forward and backward passes differently in the last bit (1e-17 here): equal to round-off.
+    # A state that loads wrongly moves the weights far more, which this still catches (measured on these
+    # scenarios: a reseeded generator 1e-3, zeroed buffers 2e-2 to 1e-1, the outer step one off
+    # 1e-4 where the coupling's scoping uses it); on one machine, resuming is
+    # bit-for-bit (test_old_outer_key_written_by_hand_loads, and the resume tests).
+    torch.testing.assert_close(flat(model), saved["final"], rtol=0, atol=1e-12)
     assert opt.grad_evals == before + after
     state = opt.state_dict()
     first = state["state"][0]
