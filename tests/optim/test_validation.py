@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 
 from deeprelax.optim import HJ, EntropySGD, Heat, ProxSGD
 
-from .helpers import Problem
+from .helpers import OPTIMIZERS, Problem, assert_same
 
 COMMON_BAD = [
     ("lr", -0.1),
@@ -58,6 +59,67 @@ def test_invalid_hyper_parameter_names_the_argument(cls, name, value):
 def test_nesterov_without_momentum_is_rejected(cls):
     with pytest.raises(ValueError, match="Invalid nesterov value"):
         cls(torch.nn.Linear(2, 1).parameters(), momentum=0.0, nesterov=True)
+
+
+def _stepped(cls, kwargs, steps=3):
+    """A model and optimizer after a few outer steps, with the closure that continues them."""
+    problem = Problem()
+    model = problem.model()
+    opt = cls(model.parameters(), generator=torch.Generator().manual_seed(0), **kwargs)
+    closure = problem.closure(model, opt, problem.batches())
+    for _ in range(steps):
+        opt.step(closure)
+    return model, opt, closure
+
+
+def _saved_sgd_state(model):
+    """torch.optim.SGD's state_dict for the same layout (on a copy: the model is not touched)."""
+    model = copy.deepcopy(model)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    sgd.step()
+    return copy.deepcopy(sgd.state_dict())
+
+
+@pytest.mark.parametrize("name,cls,kwargs", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
+def test_loading_another_optimizers_state_is_a_value_error_and_loads_nothing(name, cls, kwargs):
+    model, opt, closure = _stepped(cls, kwargs)
+    twin_model, twin, twin_closure = _stepped(cls, kwargs)
+    before = copy.deepcopy(opt.state_dict())
+    with pytest.raises(ValueError, match=f"{cls.__name__}.load_state_dict: param group 0 has no"):
+        opt.load_state_dict(_saved_sgd_state(model))
+    assert opt.state_dict()["param_groups"] == before["param_groups"]
+    for _ in range(2):  # the optimizer goes on as if nothing had happened, like its twin
+        opt.step(closure)
+        twin.step(twin_closure)
+    assert_same(list(model.parameters()), list(twin_model.parameters()))
+
+
+@pytest.mark.parametrize(
+    "key,value,match",
+    [("L", -1, "Invalid L value"), ("lr", math.nan, "Invalid lr value"),
+     ("momentum", 1.5, "Invalid momentum value")],
+)  # fmt: skip
+def test_a_corrupt_hyper_parameter_in_a_state_dict_names_group_and_argument(key, value, match):
+    _, opt, _ = _stepped(HJ, dict(lr=0.05, L=3, gamma=5.0))
+    saved = copy.deepcopy(opt.state_dict())
+    saved["param_groups"][0][key] = value
+    with pytest.raises(ValueError, match=f"HJ.load_state_dict: param group 0: {match}"):
+        opt.load_state_dict(saved)
+    assert opt.param_groups[0][key] != value or key == "lr"  # nan != nan
+    assert math.isfinite(opt.param_groups[0]["lr"])
+
+
+def test_state_dict_groups_with_different_L_are_rejected():
+    problem = Problem()
+    model = problem.model()
+    opt = EntropySGD([{"params": [p]} for p in model.parameters()], L=2)
+    saved = copy.deepcopy(opt.state_dict())
+    saved["param_groups"][1]["L"] = 3
+    with pytest.raises(ValueError, match="different L values"):
+        opt.load_state_dict(saved)
+    assert {g["L"] for g in opt.param_groups} == {2}
 
 
 def test_generator_must_be_a_generator():

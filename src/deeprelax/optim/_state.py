@@ -268,6 +268,23 @@ class StateMixin:
             if "gamma" in group:
                 group.setdefault("gamma_max", None)
 
+    def _check_loaded_groups(self) -> None:
+        """Validate the param groups just loaded (upgraded by ``__setstate__``): ``ValueError``
+        naming the group and the keyword."""
+        name = type(self).__name__
+        for i, group in enumerate(self.param_groups):
+            try:
+                self._check_group(group)
+            except KeyError as exc:
+                raise ValueError(
+                    f"{name}.load_state_dict: param group {i} has no {exc.args[0]!r}; "
+                    f"the state_dict was saved by another optimizer than {name}"
+                ) from None
+            except ValueError as exc:
+                raise ValueError(f"{name}.load_state_dict: param group {i}: {exc}") from None
+        if len({g["L"] for g in self.param_groups}) > 1:
+            raise ValueError(f"{name}.load_state_dict: param groups with different L values")
+
     # -- state_dict: the generator, and buffers kept in the state dtype --------------------------
     def state_dict(self) -> dict[str, Any]:
         if self.generator is not None:
@@ -276,7 +293,14 @@ class StateMixin:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved = state_dict
+        before = self.state, self.param_groups
         super().load_state_dict(state_dict)
+        try:
+            self._check_loaded_groups()
+        except ValueError:
+            self.state, self.param_groups = before  # nothing loaded
+            self._reset_transients()
+            raise
         # torch casts floating state to the parameter's dtype: put the state dtype back from
         # the saved tensors, and the optimizer-wide dict (with the generator's bytes) as saved.
         ids = [i for g in saved["param_groups"] for i in g["params"]]
