@@ -625,3 +625,141 @@ def test_gradscaler_skips_a_step_with_inf_gradients():
     assert skipped == 1 and opt.grad_evals == 8 == ref_opt.grad_evals
     assert scaler.get_scale() < 2.0**8
     assert_same(params_of(model), params_of(ref), exact=False, tol=1e-6)
+
+
+# -- a parameter that stops taking part mid-chain, and tensors with no entries --------------------
+@pytest.mark.parametrize("cls", CLASSES, ids=CLASS_IDS)
+def test_parameter_leaving_mid_chain_finishes_the_step_as_with_zero_gradients(cls):
+    """Frozen mid-chain (``requires_grad_(False)``, its gradient None from then on): it finishes
+    the outer step it started, its missing gradients counted as zero, then stays put."""
+    prob = Problem()
+    runs = {}
+    for how in ("freeze", "zeros"):
+        model = prob.model()
+        extra = torch.nn.Parameter(torch.full((2,), 5.0, dtype=torch.float64))
+        opt = cls(
+            [*model.parameters(), extra],
+            **KW[cls],
+            L=3,
+            closure_free=True,
+            generator=torch.Generator().manual_seed(0),
+        )
+        stream = prob.batches()
+        zeroed = [False]
+
+        def closure():
+            opt.zero_grad()
+            x, y = next(stream)
+            loss = ((model(x) - y) ** 2).mean()
+            if extra.requires_grad:
+                loss = loss + (extra**2).sum()
+            loss.backward()
+            if zeroed[0]:
+                extra.grad = torch.zeros_like(extra)
+            return loss
+
+        for _ in range(opt.evals_per_step + 1):
+            opt.step(closure)
+        assert opt.inner_index == 1
+        if how == "freeze":
+            extra.requires_grad_(False)
+        else:
+            zeroed[0] = True  # the same step with explicit zero gradients
+        while opt.inner_index != 0:
+            opt.step(closure)
+        runs[how] = [p.detach().clone() for p in [*model.parameters(), extra]]
+        if how == "freeze":
+            after_step = extra.detach().clone()
+            for _ in range(2 * opt.evals_per_step):
+                opt.step(closure)
+            assert torch.equal(extra.detach(), after_step)  # no gradient at evaluation 0: left out
+    assert_same(runs["freeze"], runs["zeros"])
+    assert not torch.equal(runs["freeze"][-1], torch.full((2,), 5.0, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=CLASS_IDS)
+def test_an_empty_parameter_tensor_changes_nothing(cls):
+    """A parameter with no entries (a zero-width layer) beside the others: the same steps."""
+    prob = Problem()
+    finals = []
+    for with_empty in (False, True):
+        model = prob.model()
+        params = list(model.parameters())
+        if with_empty:
+            empty = torch.nn.Parameter(torch.zeros(0, 3, dtype=torch.float64))
+            params.insert(1, empty)
+        opt = cls(params, **KW[cls], L=2, generator=torch.Generator().manual_seed(0))
+        stream = prob.batches()
+
+        def closure():
+            opt.zero_grad()
+            x, y = next(stream)
+            loss = ((model(x) - y) ** 2).mean()
+            if with_empty:
+                loss = loss + empty.sum()
+            loss.backward()
+            return loss
+
+        for _ in range(3):
+            opt.step(closure)
+        finals.append(params_of(model))
+    assert_same(finals[0], finals[1])
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=CLASS_IDS)
+def test_model_converted_after_construction_steps_like_one_built_after(cls):
+    """``model.double()`` after the optimizer is built: the state follows the new dtype, and the
+    run is the one an optimizer built on the float64 model takes, bit for bit."""
+    prob = Problem()
+    finals = []
+    for convert_after in (False, True):
+        model = prob.model().float()
+        if not convert_after:
+            model.double()
+        opt = cls(model.parameters(), **KW[cls], L=2, generator=torch.Generator().manual_seed(0))
+        if convert_after:
+            model.double()
+        drive(model, opt, prob.batches(), 3)
+        finals.append(params_of(model))
+        assert all(
+            v.dtype == torch.float64
+            for st in opt.state.values()
+            for v in st.values()
+            if torch.is_tensor(v) and v.is_floating_point()
+        )
+    assert_same(finals[0], finals[1])
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=CLASS_IDS)
+def test_model_cast_to_bfloat16_after_construction_keeps_float32_state(cls):
+    """``model.bfloat16()`` after a step: the state stays float32 and the run follows the float32
+    twin that was not cast, to bfloat16 rounding (full-batch loss, so no mini-batch noise)."""
+    prob = Problem(dtype=torch.float32)
+    runs = []
+    for cast in (False, True):
+        model = prob.model()
+        opt = cls(model.parameters(), **KW[cls], L=2, generator=torch.Generator().manual_seed(0))
+        drive(model, opt, prob.batches(), 1)
+        if cast:
+            model.bfloat16()
+        dtype = next(model.parameters()).dtype
+
+        def closure():
+            opt.zero_grad()
+            loss = ((model(prob.X.to(dtype)) - prob.Y.to(dtype)) ** 2).mean()
+            loss.backward()
+            return loss
+
+        before = closure().item()
+        for _ in range(5):
+            opt.step(closure)
+        runs.append([p.detach().float() for p in model.parameters()])
+        assert closure().item() < before
+        assert all(
+            v.dtype == torch.float32
+            for st in opt.state.values()
+            for v in st.values()
+            if torch.is_tensor(v) and v.is_floating_point()
+        )
+    assert all(p.dtype == torch.bfloat16 for p in model.parameters())
+    assert max((a - b).abs().max().item() for a, b in zip(*runs)) < 5e-3  # measured 1e-3

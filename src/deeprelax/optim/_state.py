@@ -54,13 +54,20 @@ class StateMixin:
         return self._state_dtype(p) != p.dtype
 
     def _ensure_state(self, group: dict, p: Tensor) -> dict[str, Any]:
-        """Create the parameter's buffers (in the state dtype); follow the parameter's device."""
+        """Create the parameter's buffers (in the state dtype); follow the parameter's device and
+        dtype (``model.cuda()``, ``model.double()`` after construction)."""
         st = self.state[p]
-        if any(torch.is_tensor(v) and v.device != p.device for v in st.values()):
+        dtype = self._state_dtype(p)
+
+        def stale(v: Any) -> bool:
+            return torch.is_tensor(v) and (
+                v.device != p.device or (v.is_floating_point() and v.dtype != dtype)
+            )
+
+        if any(stale(v) for v in st.values()):
             for k, v in list(st.items()):
                 if torch.is_tensor(v):
-                    st[k] = v.to(p.device)
-        dtype = self._state_dtype(p)
+                    st[k] = v.to(p.device, dtype=dtype if v.is_floating_point() else v.dtype)
         names = list(self._state_names(group)) if group["L"] > 0 else []
         if group["momentum"] > 0:
             names.append("momentum_buffer")

@@ -81,7 +81,7 @@ class ListOps:
         """
         if not self.foreach:  # the loop mode also serves DTensors: read each rank's shard
             xs = [x.to_local() if hasattr(x, "to_local") else x for x in xs]
-            xs = [x for x in xs if x.numel()]
+        xs = [x for x in xs if x.numel()]  # an empty tensor has no max (and nothing to check)
         if not xs:
             return None
         norms = (
