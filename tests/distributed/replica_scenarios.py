@@ -183,6 +183,57 @@ def error_record(fn, *args, **kwargs) -> Any:
         return (type(exc).__name__, str(exc))
 
 
+def reference_errors(model, opt, n: int, first: int) -> tuple[float, float, bool]:
+    """max |r - mean_a x_a| over every parameter, the replicas' spread over the parameters from
+    index ``first`` on, and whether every rank holds the same reference."""
+    xs = all_params(model, n)
+    ref = torch.cat([r.reshape(-1) for r in opt.references()])
+    refs = [torch.empty_like(ref) for _ in range(n)]
+    dist.all_gather(refs, ref)
+    start = sum(p.numel() for p in list(model.parameters())[:first])
+    spread = float((xs[:, start:] - xs[:, start:].mean(0)).abs().max())
+    return float((ref - xs.mean(0)).abs().max()), spread, all(torch.equal(refs[0], r) for r in refs)
+
+
+def add_group_mid_training(rank: int, n: int, cls_name: str) -> dict[str, Any]:
+    """The second layer joins after two outer steps (Parle: in the middle of the third, closure-
+    free): its reference is the replica mean from then on, like the first layer's."""
+    model = tiny_model()
+    first, second = list(model[0].parameters()), list(model[2].parameters())
+    if cls_name == "ElasticSGD":
+        opt = ElasticSGD(first, lr=0.05, kappa=0.5)
+    else:
+        opt = Parle(first, kappa=0.5, closure_free=True, generator=gen(rank), **PARLE_HYPER)
+    closure = make_closure(model, opt, rank, [0])
+    evals = opt.evals_per_step
+    for _ in range(2 * evals + (1 if evals > 1 else 0)):
+        closure()
+        opt.step()
+    opt.add_param_group({"params": second, "lr": 0.1})
+    results = []
+    for _ in range(3 * evals):
+        closure()
+        opt.step()
+        if opt.inner_index == 0:
+            results.append(reference_errors(model, opt, n, len(first)))
+    return dict(
+        errors=[e for e, _, _ in results],
+        spreads=[s for _, s, _ in results],
+        agree=[a for _, _, a in results],
+        outer_steps=opt.outer_steps,
+    )
+
+
+def add_group_mismatch(rank: int) -> Any:
+    model = tiny_model()
+    opt = ElasticSGD(model[0].parameters(), lr=0.05, kappa=0.5)
+    closure = make_closure(model, opt, rank, [0])
+    opt.step(closure)
+    opt.add_param_group({"params": model[2].parameters(), "lr": 0.1 if rank != 1 else 0.3})
+    opt.step(closure)
+    return "no error"
+
+
 def elastic_battery(rank: int, n: int) -> dict[str, Any]:
     """Every ElasticSGD scenario in one process group (one spawn for the whole file)."""
     out: dict[str, Any] = {}
@@ -193,6 +244,8 @@ def elastic_battery(rank: int, n: int) -> dict[str, Any]:
     out["mismatch"] = error_record(elastic_mismatch, rank)
     out["subgroup"] = elastic_subgroup(rank)
     out["comm"] = comm_bytes(rank)
+    out["add_group"] = add_group_mid_training(rank, n, "ElasticSGD")
+    out["add_group_mismatch"] = error_record(add_group_mismatch, rank)
     return out
 
 
@@ -329,6 +382,7 @@ def parle_battery(rank: int, n: int) -> dict[str, Any]:
     out["resume"] = parle_resume(rank)
     out["nan"] = error_record(parle_nan, rank, 2, 4)  # evaluation 4 = inner step 1 of outer step 1
     out["mismatch"] = error_record(parle_mismatch, rank)
+    out["add_group"] = add_group_mid_training(rank, n, "Parle")
     return out
 
 

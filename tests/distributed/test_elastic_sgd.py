@@ -170,3 +170,19 @@ def test_elastic_sgd_has_no_inner_coupling_and_says_so():
     with pytest.raises(AttributeError, match="kappa_at"):
         opt.coupling()
     assert opt.kappa_at() == pytest.approx(0.03)
+
+
+def test_a_param_group_added_mid_training_is_coupled_to_its_replica_mean(battery):
+    for r in battery:
+        add = r["add_group"]
+        assert add["outer_steps"] == 5 and len(add["errors"]) == 3
+        assert all(add["agree"])
+        assert max(add["errors"]) < 1e-14  # the new layer's reference too: a few float64 ulps
+        assert min(add["spreads"]) > 1e-4  # its replicas differ, so the check is not vacuous
+
+
+def test_ranks_adding_different_groups_are_stopped_at_the_next_step(battery):
+    for r in battery:
+        kind, msg = r["add_group_mismatch"]
+        assert kind == "ValueError"
+        assert "rank 1 has param_groups[1].lr=0.3 where rank 0 has 0.1" in msg

@@ -147,3 +147,14 @@ def test_old_rho_keyword_still_means_the_elastic_coupling():
 def test_invalid_arguments(kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         Parle(tiny_model().parameters(), **kwargs)
+
+
+def test_a_param_group_added_mid_chain_is_coupled_to_its_replica_mean(battery):
+    for r in battery:
+        add = r["add_group"]
+        # added during outer step 3 (closure-free): it joins at step 4; three more steps end
+        assert add["outer_steps"] == 5 and len(add["errors"]) == 3
+        assert all(add["agree"])
+        assert max(add["errors"]) < 1e-14
+        assert add["spreads"][0] == 0.0  # step 3: the new layer waited, identical on every rank
+        assert min(add["spreads"][1:]) > 1e-4  # then it trained: the replicas differ

@@ -165,3 +165,19 @@ def test_telemetry_grad_norm_is_the_gradient_at_the_anchor():
     expected = math.sqrt(sum(float(p.grad.norm()) ** 2 for p in model.parameters()))
     opt.step(closure)
     assert opt.last_telemetry["grad_norm"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_replica_group_of_another_dtype_is_refused_and_leaves_no_trace():
+    from deeprelax.optim import ElasticSGD
+
+    problem = Problem()
+    model = problem.model()
+    opt = ElasticSGD(model.parameters(), lr=0.05, kappa=0.5)
+    closure = problem.closure(model, opt, problem.batches())
+    opt.step(closure)
+    stray = torch.nn.Parameter(torch.ones(3, dtype=torch.float32))
+    with pytest.raises(ValueError, match="Invalid params value: ElasticSGD needs one dtype"):
+        opt.add_param_group({"params": [stray]})
+    assert len(opt.param_groups) == 1 and stray not in opt.state
+    opt.step(closure)
+    assert len(opt.state_dict()["state"]) == len(list(model.parameters()))

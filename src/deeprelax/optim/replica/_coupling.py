@@ -76,14 +76,17 @@ class ElasticCoupling:
     _agreed: bool = False
 
     def _setup_replicas(self, process_group: Any) -> None:
+        self._check_kinds()
+        self._process_group = process_group
+        self._agreed = False
+
+    def _check_kinds(self) -> None:
         kinds = {(p.dtype, p.device) for p in self._replica_params()}
         if len(kinds) > 1:
             raise ValueError(
                 f"Invalid params value: {type(self).__name__} needs one dtype and "
                 f"device, got {sorted(map(str, kinds))}"
             )
-        self._process_group = process_group
-        self._agreed = False
 
     @property
     def process_group(self) -> Any:
@@ -148,34 +151,53 @@ class ElasticCoupling:
         shapes = [tuple(p.shape) for p in self._replica_params()]
         return {"optimizer": type(self).__name__, "param_groups": hyper, "param_shapes": shapes}
 
-    def _replica_start(self) -> None:
-        """First step of this process: agree on the configuration; set up :math:`r` if new."""
+    def _agree(self) -> None:
+        """Every rank has the same configuration (checked once, and again after a group is added)."""
         if not self._agreed:
             check_agreement(
                 self.replica_config(), self._process_group, what="optimizer configuration"
             )
             self._agreed = True
+
+    def _replica_start(self) -> None:
+        """First step of this process: agree on the configuration; set up :math:`r` if new."""
+        self._agree()
         params = self._replica_params()
-        if "reference" not in self.state[params[0]]:
-            for p in params:
-                self.state[p]["reference"] = torch.zeros_like(
-                    p, memory_format=torch.preserve_format
-                )
+        if self._new_references():  # the first step, or a group added since: r = replica mean
             all_reduce_reference(
                 params, self.references(), True, self._process_group, self.outer_steps
             )  # type: ignore[attr-defined]
 
+    def _new_references(self) -> bool:
+        """References for the parameters that have none yet, their own x until the next
+        all-reduce sets them (no coupling meanwhile); whether there were any."""
+        new = [p for p in self._replica_params() if "reference" not in self.state[p]]
+        for p in new:
+            self.state[p]["reference"] = p.detach().clone(memory_format=torch.preserve_format)
+        return bool(new)
+
     def _replica_sync(self, ok: bool, step: int) -> None:
         """End of an outer step: :math:`r\\leftarrow` mean of the replicas, finiteness agreed."""
+        self._agree()  # a group added mid-chain: the ranks must have added the same one
+        self._new_references()  # and its r is set by this all-reduce
         all_reduce_reference(
             self._replica_params(), self.references(), ok, self._process_group, step
         )
 
     # -- param groups and state of earlier releases --------------------------------------------
     def add_param_group(self, param_group: dict) -> None:
+        """Add a group (every rank must add the same one: checked again at the next step); its
+        references are set at the next outer step's start, to the replica mean."""
         super().add_param_group(  # type: ignore[misc]
             _renamed(type(self).__name__, param_group, "param group key", stacklevel=2)
         )
+        try:
+            self._check_kinds()
+        except ValueError:
+            for p in self.param_groups.pop()["params"]:
+                self.state.pop(p, None)
+            raise
+        self._agreed = False
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)  # type: ignore[misc]
