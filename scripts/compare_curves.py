@@ -69,9 +69,12 @@ def per_seed(cell: Cell, sgd: Cell) -> list[str]:
     own = ", ".join(f"{e:.2f}" for e in sgd.err[:, -1])
     reach = ", ".join(_first(e, cell.ee, target) for e in cell.err)
     base = ", ".join(_first(e, sgd.ee, target) for e in sgd.err)
+    pace = ", ".join(f"{w:.1f}" for w in cell.wall[:, -1] / cell.ee[-1])
+    sgd_pace = ", ".join(f"{w:.1f}" for w in sgd.wall[:, -1] / sgd.ee[-1])
     lines = [
         f"  per seed: final error {finals} % (SGD {own} %); SGD's final mean error "
-        f"({target:.2f} %) first reached at {reach} EE (SGD's seeds: {base} EE)"
+        f"({target:.2f} %) first reached at {reach} EE (SGD's seeds: {base} EE)",
+        f"  per seed: {pace} s per EE on the runs' clocks (SGD {sgd_pace})",
     ]
     if len(cell.seeds) > 1 and len(sgd.seeds) > 1:
         from scipy.stats import ttest_ind

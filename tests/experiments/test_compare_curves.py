@@ -37,12 +37,13 @@ def test_counts_differences_and_reach_from_committed_results(compare_curves, tmp
         "  per seed: final error 0.90, 1.10 % (SGD 1.00, 1.20 %); SGD's final mean error "
         "(1.10 %) first reached at 3, 3 EE (SGD's seeds: 3, never EE)"
     )
+    assert out[4] == "  per seed: 60.0, 60.0 s per EE on the runs' clocks (SGD 60.0, 60.0)"
     # Welch by hand: means 1.0 and 1.1, sample variances 0.02 each, so t = -0.1 / sqrt(0.02)
     # = -0.71 with 2 degrees of freedom: two-sided p = 1 - |t| / sqrt(2 + t^2) = 0.55.
-    assert out[4] == (
+    assert out[5] == (
         "  final error, mean difference -0.100 points: Welch t = -0.71, two-sided p = 0.55"
     )
-    assert len(out) == 5
+    assert len(out) == 6
 
 
 def test_one_seed_gets_no_t_test(compare_curves, tmp_path, capsys):
@@ -53,8 +54,8 @@ def test_one_seed_gets_no_t_test(compare_curves, tmp_path, capsys):
     export_runs(runs, tmp_path / "results", machine="test", quiet=True)
     assert compare_curves.main([str(tmp_path / "results")]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[-1].startswith("  per seed: final error 1.50 % (SGD 1.00, 1.20 %)")
-    assert out[-1].endswith("first reached at never EE (SGD's seeds: 3, never EE)")
+    assert out[-2].startswith("  per seed: final error 1.50 % (SGD 1.00, 1.20 %)")
+    assert out[-2].endswith("first reached at never EE (SGD's seeds: 3, never EE)")
     assert not any("Welch" in line for line in out)
 
 
