@@ -168,3 +168,33 @@ def test_bad_inputs(net):
         HessianOperator(model, CE, batches)(torch.zeros(3))
     with pytest.raises(ValueError, match=r"Invalid num_probes value"):
         hutchinson_trace(model, CE, batches, num_probes=1)
+
+
+def test_non_finite_weights_buffers_inputs_or_products_are_named():
+    from deeprelax.analysis import local_entropy, sam_sharpness
+
+    model, batches = small_net()
+    with torch.no_grad():
+        model[0].weight[0, :3] = float("nan")
+    for call in (
+        lambda: top_hessian_eigenvalues(model, CE, batches, k=2),
+        lambda: local_entropy(model, CE, batches, gamma=1.0, steps=2, burn_in=1),
+        lambda: sam_sharpness(model, CE, batches),
+    ):
+        with pytest.raises(ValueError, match=r"NaN or infinity in 0\.weight \(3 of 384 entries\)"):
+            call()
+    model, batches = small_net()
+    model[2].running_var[1] = float("inf")
+    with pytest.raises(ValueError, match=r"NaN or infinity in 2\.running_var \(1 of 32"):
+        HessianOperator(model, CE, batches)
+    model, batches = small_net()
+    bad = [(batches[0][0].clone(), batches[0][1]), batches[1]]
+    bad[0][0][5, 0] = float("-inf")
+    with pytest.raises(ValueError, match=r"NaN or infinity in batch 0 inputs \(1 of 768"):
+        HessianOperator(model, CE, bad)
+
+    def overflowing(outputs, targets):  # finite weights and data, a loss whose curvature is inf
+        return CE(outputs * 1e30, targets) * 1e30
+
+    with pytest.raises(FloatingPointError, match="non-finite Hessian-vector product"):
+        HessianOperator(model, overflowing, batches)(torch.ones(1668))

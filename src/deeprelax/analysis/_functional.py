@@ -100,6 +100,20 @@ def check_state_dict(
             )
 
 
+def check_finite(named: Iterable[tuple[str, Tensor]]) -> None:
+    """``ValueError`` naming the first floating tensors that hold a NaN or an infinity."""
+    bad = [
+        f"{name} ({int((~torch.isfinite(t)).sum())} of {t.numel()} entries)"
+        for name, t in named
+        if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
+    if bad:
+        raise ValueError(
+            f"NaN or infinity in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}: "
+            "the loss landscape is not defined there"
+        )
+
+
 class FlatLoss:
     """``f(x)`` of the module docstring, with ``x`` one flat tensor of ``num_params`` entries.
 
@@ -137,6 +151,10 @@ class FlatLoss:
             for n, b in model.named_buffers()
         }
         self.batches = [(self._cast(x), y.to(self.device)) for x, y in materialize_batches(batches)]
+        check_finite(
+            [*named, *model.named_buffers()]
+            + [(f"batch {i} inputs", x) for i, (x, _) in enumerate(self.batches)]
+        )
         total = sum(x.shape[0] for x, _ in self.batches)
         self.weights = [x.shape[0] / total for x, _ in self.batches]
         self.num_samples = total

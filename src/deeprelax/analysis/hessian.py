@@ -99,6 +99,11 @@ class HessianOperator:
             for i in range(len(self.flat.batches)):
                 out += self._hvp_batch(i, v)
         self.num_hvps += 1
+        if not bool(torch.isfinite(out).all()):
+            raise FloatingPointError(
+                "non-finite Hessian-vector product: the loss or its gradient overflows at these "
+                "weights and batches (try dtype=torch.float64)"
+            )
         return out.detach()
 
     __call__ = matvec
