@@ -129,6 +129,10 @@ def test_train_replica_flags_are_checked(tmp_path, capsys):
     assert main(_replica_argv(tmp_path / "b", "--optim", "parle", "--damping", "0.3")) == 1
     assert "Invalid hyper-parameter for parle" in capsys.readouterr().err
     assert not (tmp_path / "b" / "checkpoint.pt").exists()
+    for bad in ("-1", "nan", "inf"):
+        assert main(_replica_argv(tmp_path / "c", "--optim", "sgd", "--lr", bad)) == 1
+        assert f"Invalid lr value: {float(bad)}" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
 
 
 def test_former_replica_entry_points_to_deeprelax_train():

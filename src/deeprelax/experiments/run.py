@@ -306,6 +306,8 @@ def train(
         raise ValueError(f"Invalid shard value: True (only for {', '.join(REPLICA_METHODS)})")
     if dataset is None and model not in MODEL_DATASETS:
         raise ValueError(f"Invalid dataset value: None (model {model} has no default data set)")
+    if not lr_schedule and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr >= 0):
+        raise ValueError(f"Invalid lr value: {lr} (must be finite and >= 0)")
     spec = RunSpec(
         model=model,
         dataset=dataset or MODEL_DATASETS[model],
