@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
                 time_cell = "not reached" if method in reached else "-"
                 ee_cell = time_cell
             else:
-                ee_cell = f"{r:g}"
+                ee_cell = f"{r:.0f}"
                 time_cell = f"{r * per_ee_ratio / sgd_reach:.2f}"
             print(
                 f"| {method} | {statistics.median(rounds[method]) * 1e3:.1f} | {ratio:.3f} | "
