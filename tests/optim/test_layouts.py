@@ -148,6 +148,24 @@ def test_frozen_group_and_empty_first_group(cls, L):
         assert "anchor" not in opt.state.get(p, {})  # no state for frozen weights
 
 
+def extra_closure(model, opt, stream, extra, zeroed=None):
+    """The regression loss plus |extra|^2 while ``extra`` requires grad; with ``zeroed[0]`` set,
+    its gradient is replaced by explicit zeros."""
+
+    def closure():
+        opt.zero_grad()
+        x, y = next(stream)
+        loss = ((model(x) - y) ** 2).mean()
+        if extra.requires_grad:
+            loss = loss + (extra**2).sum()
+        loss.backward()
+        if zeroed is not None and zeroed[0]:
+            extra.grad = torch.zeros_like(extra)
+        return loss
+
+    return closure
+
+
 # -- a parameter that first takes part mid-chain -------------------------------------------------
 @pytest.mark.parametrize("cls", CLASSES, ids=CLASS_IDS)
 @pytest.mark.parametrize("how", ["requires_grad", "add_param_group"])
@@ -165,17 +183,7 @@ def test_parameter_joining_mid_chain_waits_for_the_next_outer_step(cls, how):
         )
     else:
         opt = cls(model.parameters(), **KW[cls], L=3, closure_free=True)
-    stream = prob.batches()
-
-    def closure():
-        opt.zero_grad()
-        x, y = next(stream)
-        loss = ((model(x) - y) ** 2).mean()
-        if extra.requires_grad:
-            loss = loss + (extra**2).sum()
-        loss.backward()
-        return loss
-
+    closure = extra_closure(model, opt, prob.batches(), extra)
     opt.step(closure)
     assert opt.inner_index == 1
     if how == "requires_grad":
@@ -644,20 +652,8 @@ def test_parameter_leaving_mid_chain_finishes_the_step_as_with_zero_gradients(cl
             closure_free=True,
             generator=torch.Generator().manual_seed(0),
         )
-        stream = prob.batches()
         zeroed = [False]
-
-        def closure():
-            opt.zero_grad()
-            x, y = next(stream)
-            loss = ((model(x) - y) ** 2).mean()
-            if extra.requires_grad:
-                loss = loss + (extra**2).sum()
-            loss.backward()
-            if zeroed[0]:
-                extra.grad = torch.zeros_like(extra)
-            return loss
-
+        closure = extra_closure(model, opt, prob.batches(), extra, zeroed)
         for _ in range(opt.evals_per_step + 1):
             opt.step(closure)
         assert opt.inner_index == 1

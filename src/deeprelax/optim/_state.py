@@ -58,13 +58,11 @@ class StateMixin:
         dtype (``model.cuda()``, ``model.double()`` after construction)."""
         st = self.state[p]
         dtype = self._state_dtype(p)
-
-        def stale(v: Any) -> bool:
-            return torch.is_tensor(v) and (
-                v.device != p.device or (v.is_floating_point() and v.dtype != dtype)
-            )
-
-        if any(stale(v) for v in st.values()):
+        if any(
+            torch.is_tensor(v)
+            and (v.device != p.device or (v.is_floating_point() and v.dtype != dtype))
+            for v in st.values()
+        ):
             for k, v in list(st.items()):
                 if torch.is_tensor(v):
                     st[k] = v.to(p.device, dtype=dtype if v.is_floating_point() else v.dtype)

@@ -161,9 +161,10 @@ class ElasticCoupling:
 
     def _replica_start(self) -> None:
         """First step of this process: agree on the configuration; set up :math:`r` if new."""
+        fresh = not self._agreed  # the first step, or a group added since
         self._agree()
         params = self._replica_params()
-        if self._new_references():  # the first step, or a group added since: r = replica mean
+        if (fresh or "reference" not in self.state[params[0]]) and self._new_references():
             all_reduce_reference(
                 params, self.references(), True, self._process_group, self.outer_steps
             )  # type: ignore[attr-defined]
@@ -178,8 +179,9 @@ class ElasticCoupling:
 
     def _replica_sync(self, ok: bool, step: int) -> None:
         """End of an outer step: :math:`r\\leftarrow` mean of the replicas, finiteness agreed."""
-        self._agree()  # a group added mid-chain: the ranks must have added the same one
-        self._new_references()  # and its r is set by this all-reduce
+        if not self._agreed:  # a group added mid-chain: the ranks must have added the same one,
+            self._agree()
+            self._new_references()  # and its r is set by this all-reduce
         all_reduce_reference(
             self._replica_params(), self.references(), ok, self._process_group, step
         )
